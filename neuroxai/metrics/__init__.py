@@ -1,0 +1,1 @@
+"""neuroxai.metrics"""
