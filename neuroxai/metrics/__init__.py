@@ -1,1 +1,10 @@
-"""neuroxai.metrics"""
+"""Stage 4b: attribution-quality metrics (similarity, ground truth, scalp projection, CEBRA's)."""
+from .ground_truth import GROUND_TRUTH_METRIC_NAMES, compute_ground_truth_metrics  # noqa: F401
+from .similarity import (  # noqa: F401
+    ALL_METRIC_NAMES,
+    METRIC_NAMES,
+    SSIM_METRIC_NAMES,
+    compute_metrics,
+    summarize_metrics,
+)
+from .topomap import ScalpProjector, channel_positions_2d, make_scalp_projector  # noqa: F401

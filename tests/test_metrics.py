@@ -1,0 +1,359 @@
+"""Tests of neuroxai.metrics.{similarity, ground_truth, topomap}.
+
+braindecode.visualization's compute_metrics / compute_ssim_metrics /
+project_to_topomap are the oracles where they are right (channel mode); where
+they are not (topomap mode) the tests document the defect next to our behaviour.
+"""
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.interpolate import CloughTocher2DInterpolator
+from scipy.stats import spearmanr
+from skimage.metrics import structural_similarity
+from sklearn.metrics import roc_auc_score
+
+from neuroxai._utils import (
+    InvalidInputError,
+    MontageError,
+    NonFiniteError,
+    ShapeError,
+    UnknownNameError,
+)
+from neuroxai.metrics.ground_truth import (
+    GROUND_TRUTH_METRIC_NAMES,
+    compute_ground_truth_metrics,
+)
+from neuroxai.metrics.similarity import (
+    ALL_METRIC_NAMES,
+    METRIC_NAMES,
+    SSIM_METRIC_NAMES,
+    _batched_ssim,
+    _percentile_rows,
+    compute_metrics,
+    summarize_metrics,
+)
+from neuroxai.metrics.topomap import make_scalp_projector
+
+bd_metrics = pytest.importorskip("braindecode.visualization.metrics")
+bd_topology = pytest.importorskip("braindecode.visualization.topology")
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+CH_NAMES = ("Fz FC3 FC1 FCz FC2 FC4 C5 C3 C1 Cz C2 C4 C6 CP3 CP1 CPz CP2 CP4 P1 Pz P2 POz").split()
+GT_CHANS = [7, 11]  # C3, C4
+
+
+@pytest.fixture(scope="module")
+def info():
+    info = mne.create_info(CH_NAMES, 250.0, "eeg")
+    info.set_montage("colin27_1020")
+    return info
+
+
+@pytest.fixture(scope="module")
+def projector(info):
+    return make_scalp_projector(info, verbose=False)
+
+
+def _gt_mask(n, n_times):
+    gt = np.zeros((n, len(CH_NAMES), n_times))
+    gt[:, GT_CHANS] = 1.0
+    return gt
+
+
+def _bd_all(a, b, **kw):
+    s12, k12 = bd_metrics.compute_metrics(a, b, **kw)
+    s4, k4 = bd_metrics.compute_ssim_metrics(a, b, **kw)
+    return np.column_stack([s12, s4]), k12, k4
+
+
+# --------------------------------------------------------------------------------------
+# equality with braindecode (channel mode)
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "case", ["binary_gt", "continuous_gt", "abs_explanation", "comparison", "freq_gt"]
+)
+def test_equal_to_braindecode_channel_mode(case):
+    rng = np.random.default_rng(0)
+    n, n_times = 10, 60
+    a = rng.standard_normal((n, 22, n_times))
+    kw = {}
+    if case == "binary_gt":
+        b = _gt_mask(n, n_times)
+    elif case == "continuous_gt":
+        b = rng.standard_normal((n, 22, n_times)) ** 2 * (rng.random((n, 22, n_times)) < 0.3)
+    elif case == "abs_explanation":
+        b = _gt_mask(n, n_times)
+        kw = dict(abs_explanation=True, prctile_val=90)
+    elif case == "comparison":  # e.g. explanations of a randomised model, signed
+        b = a + rng.standard_normal(a.shape)
+        kw = dict(abs_reference=False)
+    else:  # channel x frequency mask, different band per sample
+        b = np.zeros((n, 22, n_times))
+        for i in range(n):
+            b[i, GT_CHANS, 5 + i: 15 + i] = 1.0
+    expected, k12, k4 = _bd_all(a, b, **kw)
+    assert k12 == k4 == 0  # no skipped sample: braindecode is right here
+    ours = compute_metrics(a, b, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False, **kw)
+    assert list(ours.columns) == METRIC_NAMES + SSIM_METRIC_NAMES
+    np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_percentile_rows_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 101))
+    bins = (rng.random((6, 101)) < 0.08).astype(float)  # ties at both extremes
+    bins[0] = 0.0
+    bins[0, :60] = 1.0
+    for arr in (x, bins, np.round(x)):
+        for q in (5, 50, 90, 95, 99.5):
+            lo, hi = arr.min(axis=1), arr.max(axis=1)
+            got = _percentile_rows(arr, q, lo, hi)
+            np.testing.assert_array_equal(got, np.percentile(arr, q, axis=1))
+            np.testing.assert_array_equal(_percentile_rows(arr, q), got)
+
+
+def test_batched_ssim_equals_skimage():
+    rng = np.random.default_rng(2)
+    x = rng.random((3, 12, 40))
+    y = x + 0.3 * rng.random((3, 12, 40))
+    rngs = np.array([1.0, 2.0, 0.5])
+    got = _batched_ssim(x, y, rngs, 7)
+    ref = [
+        structural_similarity(x[i], y[i], win_size=7, data_range=rngs[i], gaussian_weights=False)
+        for i in range(3)
+    ]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# chance level, in-head restriction, skipped samples
+# --------------------------------------------------------------------------------------
+def test_random_map_scores_chance_in_channel_mode():
+    rng = np.random.default_rng(3)
+    n, n_times = 40, 100
+    a = rng.standard_normal((n, 22, n_times))
+    gt = _gt_mask(n, n_times)
+    frac = len(GT_CHANS) / 22
+    s = compute_metrics(a, gt, metrics=METRIC_NAMES, verbose=False).mean()
+    for name in ("RelevanceMassAccuracy_norm", "RelevanceMassAccuracy_absnorm",
+                 "RelevanceRankAccuracy_topK", "RelevanceMassAccuracy_topperc"):
+        assert abs(s[name] - frac) < 0.02, (name, s[name])
+    assert abs(s["Pearson_raw_vs_refnorm"]) < 0.02
+
+
+def test_topomap_mode_random_map_near_chance_braindecode_degenerate(info, projector):
+    rng = np.random.default_rng(4)
+    n, n_times = 16, 20
+    a = rng.standard_normal((n, 22, n_times))
+    gt = _gt_mask(n, n_times)
+    names = ["RelevanceMassAccuracy_topperc", "RelevanceRankAccuracy_topK",
+             "RelevanceMassAccuracy_absnorm", "RelevanceMassAccuracy_norm"]
+    ssim = ["SSIM_absnorm", "SSIM_raw"]
+    ours = compute_metrics(a, gt, metrics=names + ssim, mode="topomap", info=info,
+                           projector=projector, verbose=False).mean()
+    # chance = share of in-head pixels whose nearest electrode is a ground-truth one
+    chance = np.isin(projector.nearest, GT_CHANS).mean()
+    assert 0.05 < chance < 0.3
+    for name in names:
+        assert abs(ours[name] - chance) < 0.1, (name, ours[name], chance)
+    # braindecode's topomap mode: every interpolated in-head pixel counts as ground
+    # truth and out-of-head zeros match, so a random map looks perfect.
+    bd, _ = bd_metrics.compute_metrics(a, gt, chs_info=info["chs"])
+    bd_ssim, _ = bd_metrics.compute_ssim_metrics(a, gt, chs_info=info["chs"])
+    for name in names[:3]:
+        assert bd[:, METRIC_NAMES.index(name)].mean() > 0.99
+    for name in ssim:
+        assert ours[name] < 0.2
+        assert bd_ssim[:, SSIM_METRIC_NAMES.index(name)].mean() > ours[name] + 0.2
+
+
+def test_topomap_scores_use_in_head_pixels_only(info, projector):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((6, 22, 8))
+    b = a + rng.standard_normal(a.shape)
+    names = ["Pearson_raw_vs_refnorm", "Cosine_norm", "Topo_Cosine", "Topo_Pearson", "Spearman"]
+    topo = compute_metrics(a, b, metrics=names, mode="topomap", projector=projector,
+                           abs_reference=False, verbose=False)
+    pa = projector.project(a.mean(-1))
+    pb = projector.project(b.mean(-1))
+    assert pa.shape == (6, projector.mask.sum())
+    flat = compute_metrics(pa, pb, metrics=names[:2] + ["Spearman"], abs_reference=False,
+                           verbose=False)
+    pd.testing.assert_frame_equal(topo[names[:2] + ["Spearman"]], flat, rtol=1e-10)
+    cos = (pa * pb).sum(1) / np.linalg.norm(pa, axis=1) / np.linalg.norm(pb, axis=1)
+    np.testing.assert_allclose(topo["Topo_Cosine"], cos, rtol=1e-10)
+    # Topo_* also available in channel mode (same projection)
+    ch = compute_metrics(a, b, metrics=["Topo_Pearson"], info=info, verbose=False)
+    np.testing.assert_allclose(ch["Topo_Pearson"], topo["Topo_Pearson"], rtol=1e-10)
+    # in-head pixels: inside the head circle and where braindecode's interpolation exists
+    gx, gy = np.meshgrid(projector.xi, projector.yi)
+    assert np.all(gx[projector.mask] ** 2 + gy[projector.mask] ** 2 <= 0.095 ** 2)
+    bd_img = bd_topology.project_to_topomap(a[0].mean(-1), info["chs"])
+    np.testing.assert_array_equal(projector.mask, np.isfinite(bd_img))
+
+
+def test_skipped_samples_are_nan_not_zero():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((5, 22, 30))
+    a[1] = 0.0  # all-zero explanation
+    a[3] = 2.5  # constant explanation
+    gt = _gt_mask(5, 30)
+    ours = compute_metrics(a, gt, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False)
+    bd, k12, k4 = _bd_all(a, gt)
+    assert k12 == k4 == 2
+    skipped = ours.isna().all(axis=1).to_numpy()
+    np.testing.assert_array_equal(skipped, [False, True, False, True, False])
+    np.testing.assert_array_equal(bd[skipped], 0.0)  # braindecode's 0 for "not scored"
+    np.testing.assert_allclose(ours.to_numpy()[~skipped], bd[~skipped], rtol=1e-9, atol=1e-12)
+    summary = summarize_metrics(ours)
+    assert (summary["n_valid"] == 3).all() and (summary["n_skipped"] == 2).all()
+    np.testing.assert_allclose(summary["mean"], bd[~skipped].mean(0), rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# the scalp projection operator
+# --------------------------------------------------------------------------------------
+def test_projector_equals_per_map_interpolation(info, projector):
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((5, 22))
+    fast = projector.project_image(data)  # (5, 64, 64), NaN out of head
+    gx, gy = np.meshgrid(projector.xi, projector.yi)
+    for i in range(len(data)):
+        slow = CloughTocher2DInterpolator(projector.pos, data[i], tol=1e-12)(gx, gy)
+        np.testing.assert_allclose(fast[i][projector.mask], slow[projector.mask], atol=1e-10)
+        # braindecode interpolates per map with scipy's default tol=1e-6
+        bd = bd_topology.project_to_topomap(data[i], info["chs"])
+        np.testing.assert_allclose(fast[i][projector.mask], bd[projector.mask], atol=1e-5)
+        assert np.isnan(fast[i][~projector.mask]).all()
+    # the operator reproduces the channel values at the electrodes (interpolation)
+    assert projector.operator.shape == (projector.mask.sum(), 22)
+    np.testing.assert_allclose(projector.operator.sum(axis=1), 1.0, atol=1e-8)
+
+
+def test_projector_needs_montage():
+    bare = mne.create_info(CH_NAMES[:5], 250.0, "eeg")
+    with pytest.raises(MontageError, match="set_montage"):
+        make_scalp_projector(bare, verbose=False)
+
+
+# --------------------------------------------------------------------------------------
+# Spearman / HOG sanity (Adebayo et al. 2018)
+# --------------------------------------------------------------------------------------
+def test_spearman_and_hog_sanity(projector):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((3, 22, 48))
+    names = ["Spearman", "Spearman_abs", "HOG_Pearson"]
+    same = compute_metrics(a, a, metrics=names, verbose=False)
+    np.testing.assert_allclose(same.to_numpy(), 1.0, atol=1e-12)
+    neg = compute_metrics(a, -a, metrics=names, verbose=False)
+    np.testing.assert_allclose(neg["Spearman"], -1.0, atol=1e-12)
+    np.testing.assert_allclose(neg["Spearman_abs"], 1.0, atol=1e-12)
+    b = rng.standard_normal(a.shape)
+    other = compute_metrics(a, b, metrics=names, verbose=False)
+    ref = [spearmanr(a[i].ravel(), b[i].ravel())[0] for i in range(3)]
+    np.testing.assert_allclose(other["Spearman"], ref, rtol=1e-10)
+    assert (other["HOG_Pearson"].abs() < 0.3).all()
+    topo = compute_metrics(a, a, metrics=["HOG_Pearson"], mode="topomap", projector=projector,
+                           verbose=False)
+    np.testing.assert_allclose(topo["HOG_Pearson"], 1.0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------------------
+def test_bad_input_errors(info):
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((4, 22, 16))
+    with pytest.raises(UnknownNameError, match="Cosine_raw"):
+        compute_metrics(a, a, metrics=["cosine"], verbose=False)
+    with pytest.raises(UnknownNameError, match="channel"):
+        compute_metrics(a, a, mode="scalp", verbose=False)
+    with pytest.raises(ShapeError):
+        compute_metrics(a, a[:, :, :8], verbose=False)
+    with pytest.raises(ShapeError):
+        compute_metrics(a[0, 0], a[0, 0], verbose=False)
+    bad = a.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(NonFiniteError):
+        compute_metrics(bad, a, verbose=False)
+    with pytest.raises(NonFiniteError):
+        compute_metrics(a, np.where(bad > 0, np.inf, a), verbose=False)
+    with pytest.raises(InvalidInputError, match="info"):
+        compute_metrics(a, a, mode="topomap", verbose=False)
+    with pytest.raises(ShapeError, match="2-D maps"):
+        compute_metrics(a[:, :, 0], a[:, :, 0], metrics=["SSIM_raw"], verbose=False)
+    with pytest.raises(ShapeError, match="channels"):
+        compute_metrics(a[:, :10], a[:, :10], mode="topomap", info=info, verbose=False)
+    # a single reference map broadcasts over samples
+    s = compute_metrics(a, _gt_mask(1, 16)[0], metrics=["Cosine_raw"], verbose=False)
+    assert s.shape == (4, 1)
+    assert set(compute_metrics(a, a, metrics="all", info=info, verbose=False)) == set(
+        ALL_METRIC_NAMES
+    )
+
+
+# --------------------------------------------------------------------------------------
+# ground-truth metrics
+# --------------------------------------------------------------------------------------
+def test_ground_truth_metrics_against_references():
+    rng = np.random.default_rng(10)
+    n = 6
+    attr = rng.standard_normal((n, 22, 40))
+    masks = np.zeros((2, 22, 40), bool)
+    masks[0, 7, 10:20] = True
+    masks[1, [9, 11], :] = True
+    y = rng.integers(0, 2, n)
+    s = compute_ground_truth_metrics(attr, masks, y=y, verbose=False)
+    assert list(s.columns) == GROUND_TRUTH_METRIC_NAMES
+    for i in range(n):
+        m, r = masks[y[i]].ravel(), np.abs(attr[i]).ravel()
+        assert np.isclose(s["ROC_AUC"][i], roc_auc_score(m, r), rtol=1e-12)
+        assert np.isclose(s["RelevanceMassAccuracy"][i], r[m].sum() / r.sum())
+        top = np.argsort(-r)[: m.sum()]
+        assert np.isclose(s["RelevanceRankAccuracy"][i], m[top].mean())
+        assert np.isclose(s["Cosine"][i], r @ m / np.linalg.norm(r) / np.sqrt(m.sum()))
+
+
+def test_ground_truth_perfect_chance_and_ties():
+    rng = np.random.default_rng(11)
+    n = 30
+    mask = np.zeros((22, 50), bool)
+    mask[GT_CHANS] = True
+    perfect = compute_ground_truth_metrics(mask[None].repeat(3, 0) * 1.0, mask, verbose=False)
+    np.testing.assert_allclose(perfect.to_numpy(), 1.0)
+    rand = compute_ground_truth_metrics(rng.standard_normal((n, 22, 50)), mask, verbose=False)
+    frac = mask.mean()
+    assert abs(rand["RelevanceMassAccuracy"].mean() - frac) < 0.02
+    assert abs(rand["RelevanceRankAccuracy"].mean() - frac) < 0.03
+    assert abs(rand["ROC_AUC"].mean() - 0.5) < 0.03
+    # a constant map ties everywhere: expected rank accuracy = chance, AUC 0.5
+    const = compute_ground_truth_metrics(np.ones((1, 22, 50)), mask, verbose=False)
+    assert np.isclose(const["RelevanceRankAccuracy"][0], frac)
+    assert np.isclose(const["ROC_AUC"][0], 0.5)
+    # channel x frequency, per-trial masks, signed relevance (positive part)
+    attr = rng.standard_normal((4, 22, 10))
+    masks = rng.random((4, 22, 10)) < 0.2
+    s = compute_ground_truth_metrics(attr, masks, absolute=False, verbose=False)
+    pos = np.maximum(attr, 0)
+    expect = (pos * masks).sum((1, 2)) / pos.sum((1, 2))
+    np.testing.assert_allclose(s["RelevanceMassAccuracy"], expect)
+
+
+def test_ground_truth_bad_input():
+    attr = np.ones((3, 22, 10))
+    with pytest.raises(UnknownNameError, match="ROC_AUC"):
+        compute_ground_truth_metrics(attr, np.ones((22, 10), bool), metrics=["auc"])
+    with pytest.raises(ShapeError):
+        compute_ground_truth_metrics(attr, np.ones((22, 11), bool))
+    with pytest.raises(InvalidInputError, match="boolean"):
+        compute_ground_truth_metrics(attr, np.full((22, 10), 0.5))
+    with pytest.raises(InvalidInputError, match="labels"):
+        compute_ground_truth_metrics(attr, np.ones((2, 22, 10), bool), y=[0, 1, 2])
+    attr[0, 0, 0] = np.inf
+    with pytest.raises(NonFiniteError):
+        compute_ground_truth_metrics(attr, np.ones((22, 10), bool))
+    empty = compute_ground_truth_metrics(np.ones((2, 22, 10)), np.zeros((22, 10), bool),
+                                         verbose=False)
+    assert empty.isna().all().all()
