@@ -1,0 +1,9 @@
+"""Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
+from ._base import Attribution  # noqa: F401
+from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
+from .spectral import (  # noqa: F401
+    amplitude_spectra,
+    band_average,
+    compute_amplitude_gradients,
+    compute_haufe_patterns,
+)
