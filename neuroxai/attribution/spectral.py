@@ -1,0 +1,185 @@
+"""Spectral amplitude gradients and their Haufe patterns."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._utils import InvalidInputError, ShapeError, logger, verbose
+from ._base import Attribution
+from ._torch import as_trials, eval_mode, model_device_dtype
+
+
+def _amp_grads_batch(model, xb, n_out, batched_ok):
+    """Per-trial gradients of every output w.r.t. the amplitude spectrum of one batch.
+
+    One forward pass; the backward for all outputs is a single vmapped vector-Jacobian
+    product (``is_grads_batched``) instead of one backward pass per class.
+    """
+    import torch
+
+    n_times = xb.shape[-1]
+    spec = torch.fft.rfft(xb.double(), dim=-1)
+    amps = spec.abs().to(xb.dtype).requires_grad_(True)
+    phases = spec.angle().to(xb.dtype)
+    x_rec = torch.fft.irfft(torch.polar(amps, phases), n=n_times, dim=-1)
+    out = model(x_rec)
+    if out.ndim != 2:
+        raise ShapeError(f"Model output must be (batch, n_outputs), got {tuple(out.shape)}.")
+    # Trials do not interact in eval mode, so d(sum_b out[b, c]) / d amps[b] is trial b's own
+    # gradient: no 1/batch factor, unlike differentiating a batch mean.
+    if batched_ok[0]:
+        eye = torch.eye(n_out, dtype=out.dtype, device=out.device)
+        cot = eye[:, None, :].expand(n_out, out.shape[0], n_out)
+        try:
+            (g,) = torch.autograd.grad(out, amps, grad_outputs=cot, is_grads_batched=True)
+            return g
+        except RuntimeError as err:  # some ops have no batching rule: fall back to a loop
+            logger.debug(f"vmapped backward failed ({err}); using one backward per output")
+            batched_ok[0] = False
+            out = model(torch.fft.irfft(torch.polar(amps, phases), n=n_times, dim=-1))
+    gs = []
+    for c in range(n_out):
+        (g,) = torch.autograd.grad(out[:, c].sum(), amps, retain_graph=c < n_out - 1)
+        gs.append(g)
+    return torch.stack(gs)
+
+
+@verbose
+def compute_amplitude_gradients(model, X, batch_size=64, info=None, class_names=None,
+                                progress=False, verbose=None):
+    """Gradient of every class score w.r.t. each trial's amplitude spectrum.
+
+    The input is split into amplitude and phase (``rfft``), rebuilt with ``irfft`` and fed to
+    the model; the gradient is taken w.r.t. the amplitudes with phases held fixed
+    (Schirrmeister et al., 2017). Each trial's gradient is its own: the result does not
+    depend on ``batch_size`` (braindecode's ``amplitude_gradients`` differentiates a batch
+    mean, i.e. it equals ours divided by the batch size).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(batch, n_chans, n_times)`` to ``(batch, n_outputs)``; evaluated in eval mode
+        on its own device (its mode is restored afterwards).
+    X : array | Tensor, shape (n_trials, n_chans, n_times)
+    batch_size : int
+        Trials per forward/backward pass; bounds peak memory.
+    info : mne.Info | None
+        Channel info (gives ``sfreq`` for the frequency axis; needed for plotting).
+    class_names : sequence of str | None
+    progress : bool
+        Show a progress bar.
+    %(verbose)s
+
+    Returns
+    -------
+    grads : Attribution
+        ``data`` of shape ``(n_outputs, n_trials, n_chans, n_freqs)``, dims
+        ``("class", "trial", "chan", "freq")``, ``coords["freq"]`` in Hz when ``info`` is given.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    X = as_trials(X, n_chans=None if info is None else len(info["ch_names"]))
+    if int(batch_size) < 1:
+        raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}.")
+    device, dtype = model_device_dtype(model)
+    n_trials, n_chans, n_times = X.shape
+    sfreq = float(info["sfreq"]) if info is not None else 1.0
+    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
+    batched_ok = [True]
+    with eval_mode(model):
+        with torch.no_grad():
+            n_out = model(torch.as_tensor(X[:1], device=device, dtype=dtype)).shape[1]
+        out = np.empty((n_out, n_trials, n_chans, len(freqs)), dtype=np.float32)
+        for start in tqdm(range(0, n_trials, batch_size), disable=not progress,
+                          desc="amplitude gradients", leave=False):
+            xb = torch.as_tensor(X[start:start + batch_size], device=device, dtype=dtype)
+            g = _amp_grads_batch(model, xb, n_out, batched_ok)
+            out[:, start:start + len(xb)] = g.detach().cpu().numpy()
+    if class_names is not None and len(class_names) != out.shape[0]:
+        raise ShapeError(f"{len(class_names)} class names for a model with {out.shape[0]} outputs.")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(out.shape[0])]
+    return Attribution(out, ("class", "trial", "chan", "freq"), info=info,
+                       method="amplitude_gradients", params=dict(batch_size=int(batch_size)),
+                       coords=dict(freq=freqs, **{"class": names}))
+
+
+def amplitude_spectra(X):
+    """``|rfft(X)|`` along time, float32, shape ``(n_trials, n_chans, n_freqs)``."""
+    return np.abs(np.fft.rfft(np.asarray(X, dtype=np.float64), axis=-1)).astype(np.float32)
+
+
+@verbose
+def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
+    """Haufe patterns (Haufe et al., 2014) of the mean amplitude gradients.
+
+    For class ``c`` with mean gradient ``w_c`` (over trials; centred over classes when
+    ``center_classes``, since a shift common to all class scores changes no decision), the
+    pattern is ``Cov(A) @ w_c`` with ``A`` the trials' amplitude spectra flattened to
+    ``chan * freq``. The covariance, ``(chan*freq)^2`` (1.14 GiB in float64 for BCI IV 2a),
+    is never built: ``Cov(A) @ w = A_c.T @ (A_c @ w) / (n - 1)`` with ``A_c`` the centred
+    data, so memory stays O(trials * chans * freqs).
+
+    Parameters
+    ----------
+    amp_grads : Attribution | ndarray, shape (n_classes, n_trials, n_chans, n_freqs)
+        From :func:`compute_amplitude_gradients`.
+    X : array, shape (n_trials, n_chans, n_times)
+        The trials the gradients were computed on (their amplitude spectra give ``Cov(A)``).
+    center_classes : bool
+        Subtract the mean over classes from the class-mean gradients.
+    %(verbose)s
+
+    Returns
+    -------
+    patterns : Attribution
+        ``("class", "chan", "freq")``.
+    """
+    meta = amp_grads if isinstance(amp_grads, Attribution) else None
+    G = np.asarray(amp_grads, dtype=np.float64)
+    if G.ndim != 4:
+        raise ShapeError(f"amp_grads must be (n_classes, n_trials, n_chans, n_freqs), got {G.shape}.")
+    X = as_trials(X)
+    A = amplitude_spectra(X).astype(np.float64)
+    if A.shape != G.shape[1:]:
+        raise ShapeError(
+            f"X gives amplitude spectra of shape {A.shape} but the gradients are for {G.shape[1:]}; "
+            "pass the same trials the gradients were computed on."
+        )
+    n_classes, n_trials = G.shape[:2]
+    if n_trials < 2:
+        raise ShapeError("Haufe patterns need at least 2 trials (a covariance).")
+    W = G.mean(axis=1).reshape(n_classes, -1)
+    if center_classes:
+        W = W - W.mean(axis=0, keepdims=True)
+    Ac = A.reshape(n_trials, -1)
+    Ac = Ac - Ac.mean(axis=0, keepdims=True)
+    patterns = ((Ac @ W.T).T @ Ac) / (n_trials - 1)
+    patterns = patterns.reshape((n_classes,) + A.shape[1:])
+    coords = dict(meta.coords) if meta is not None else {}
+    return Attribution(patterns, ("class", "chan", "freq"), info=meta.info if meta else None,
+                       method="haufe_patterns", params=dict(center_classes=center_classes),
+                       coords=coords)
+
+
+def band_average(values, freqs, bands):
+    """Average ``values[..., freq]`` over each band ``{name: (fmin, fmax)}`` (inclusive).
+
+    Returns an array with the band axis last-but-nothing: shape ``values.shape[:-1] + (n_bands,)``.
+    """
+    from .._utils import unknown_name  # noqa: F401
+
+    freqs = np.asarray(freqs)
+    out = []
+    for name, band in bands.items():
+        try:
+            fmin, fmax = (float(b) for b in band)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"Band {name!r} must be (fmin, fmax) in Hz, got {band!r}.")
+        sel = (freqs >= fmin) & (freqs <= fmax)
+        if fmin >= fmax or not sel.any():
+            raise InvalidInputError(
+                f"Band {name!r} = ({fmin}, {fmax}) Hz holds no frequency bin (bins span "
+                f"{freqs[0]:g}-{freqs[-1]:g} Hz in steps of {freqs[1] - freqs[0]:.3g} Hz)."
+            )
+        out.append(np.asarray(values)[..., sel].mean(axis=-1))
+    return np.stack(out, axis=-1)

@@ -1,0 +1,9 @@
+"""Stage 2: classifiers and encoders (pretrained, shipped, trained here)."""
+from .checkpoint import (  # noqa: F401
+    build_model,
+    check_model_outputs,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .pretrained import DEFAULT_CHECKPOINT, KNOWN_REPOS, load_pretrained  # noqa: F401
+from .train import accuracy, fit_classifier, predict, train_default_checkpoint  # noqa: F401
