@@ -1,1 +1,14 @@
-"""neuroxai.sanity"""
+"""Stage 4a: randomisation sanity checks (Adebayo et al., 2018) with verdicts."""
+from .randomization import (  # noqa: F401
+    RandomizationResult,
+    cascading_randomization,
+    data_randomization,
+    full_randomization,
+    independent_randomization,
+    iter_cascading_models,
+    iter_independent_models,
+    label_randomization,
+    list_randomizable_layers,
+    randomize_model,
+    random_targets,
+)
