@@ -14,7 +14,7 @@ def _peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_main_job(out_dir="neuroxai_output", checkpoint=None, n_trials=None, batch_size=64,
+def run_main_job(out_dir="neuroxai_output", checkpoint=None, n_trials=None, batch_size=32,
                  quiet=False):
     """Shipped checkpoint -> simulated held-out session -> amplitude gradients + Haufe patterns
     -> two band x class figures. Returns a dict summary."""
@@ -99,11 +99,12 @@ def build_parser():
     p.add_argument("--checkpoint", default=None,
                    help="shipped name, checkpoint directory or Hugging Face repo id")
     p.add_argument("--n-trials", type=int, default=None, help="use only the first N held-out trials")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     tr = sub.add_parser("train-default", help="retrain the shipped checkpoint from scratch")
     tr.add_argument("--out", dest="train_out", default=None,
                     help="directory (default: the package's shipped checkpoint)")
+    tr.add_argument("--regime", default="spectral", choices=["spectral", "temporal", "spatial"])
     return p
 
 
@@ -115,7 +116,7 @@ def main(argv=None):
         if args.command == "train-default":
             from .models import train_default_checkpoint
 
-            _, _, meta = train_default_checkpoint(args.train_out, progress=not args.quiet,
+            _, _, meta = train_default_checkpoint(args.train_out, regime=args.regime, progress=not args.quiet,
                                                   verbose="INFO")
             print(f"held-out accuracy {meta['test_accuracy']:.3f} "
                   f"({meta['train_seconds']:.0f} s)")

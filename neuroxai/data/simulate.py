@@ -101,10 +101,17 @@ class SimulatedDataset:
         The arguments that generated it.
     """
 
-    windows: object
     trials: Trials
     ground_truth: GroundTruth
     params: dict
+    _windows: object = None
+
+    @property
+    def windows(self):
+        # built on first use: the MNE/braindecode copies double the memory of the arrays
+        if self._windows is None:
+            self._windows = windows_from_trials(self.trials)
+        return self._windows
 
     def __iter__(self):  # ``windows, truth = simulate_bcic_iv_2a()``
         return iter((self.windows, self.ground_truth))
@@ -236,7 +243,9 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
     mu_gain, beta_gain = _band_gain(freqs, *MU_BAND), _band_gain(freqs, *BETA_BAND)
     n_src = lf_cls.shape[1]
     peak = np.abs(lf_cls).max(axis=0)  # per class source, its strongest channel
-    chunk = 96  # trials per chunk: bounded memory whatever n_trials
+    # Trials are drawn in chunks of 96 (bounded memory whatever n_trials). The chunk size is
+    # part of the generator: changing it changes the random draws, hence the data.
+    chunk = 96
     for start in range(0, n_total, chunk):
         stop = min(start + chunk, n_total)
         m = stop - start
@@ -316,9 +325,8 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
     names = ["0train", "1test"] + [str(i) for i in range(2, n_sessions)]
     session = np.repeat(np.array(names[:n_sessions], dtype=object), n_trials)
     trials = Trials(X, y, info, classes, TMIN, session)
-    windows = windows_from_trials(trials)
     params = dict(regime=regime, n_trials=n_trials, n_sessions=n_sessions, snr=snr, seed=seed,
                   n_background=n_background, sensor_noise=sensor_noise,
                   chan_threshold=chan_threshold)
     logger.info(f"Simulated {n_total} trials ({regime}) in {_time.perf_counter() - t0:.1f} s")
-    return SimulatedDataset(windows, trials, truth, params)
+    return SimulatedDataset(trials, truth, params)

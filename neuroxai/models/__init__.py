@@ -5,5 +5,11 @@ from .checkpoint import (  # noqa: F401
     load_checkpoint,
     save_checkpoint,
 )
-from .pretrained import DEFAULT_CHECKPOINT, KNOWN_REPOS, load_pretrained  # noqa: F401
+from .pretrained import (  # noqa: F401
+    DEFAULT_CHECKPOINT,
+    KNOWN_REPOS,
+    SHIPPED,
+    checkpoint_name_for_regime,
+    load_pretrained,
+)
 from .train import accuracy, fit_classifier, predict, train_default_checkpoint  # noqa: F401

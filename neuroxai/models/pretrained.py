@@ -9,9 +9,16 @@ from .checkpoint import METADATA_FILE, load_checkpoint
 
 #: Checkpoints inside the package (trained by :func:`neuroxai.models.train_default_checkpoint`).
 SHIPPED = {
-    "shallow_simulated": "Shallow FBCSP net trained on simulate_bcic_iv_2a('spectral'), session 0train",
+    "shallow_simulated": "ShallowFBCSPNet trained on simulate_bcic_iv_2a('spectral'), session 0train",
+    "shallow_simulated_temporal": "ShallowFBCSPNet trained on simulate_bcic_iv_2a('temporal')",
+    "shallow_simulated_spatial": "ShallowFBCSPNet trained on simulate_bcic_iv_2a('spatial')",
 }
 DEFAULT_CHECKPOINT = "shallow_simulated"
+
+
+def checkpoint_name_for_regime(regime):
+    """Name of the shipped checkpoint trained on a simulation regime."""
+    return DEFAULT_CHECKPOINT if regime == "spectral" else f"{DEFAULT_CHECKPOINT}_{regime}"
 
 #: Architectures of known Hub repos that carry no metadata naming the model class.
 KNOWN_REPOS = {

@@ -114,14 +114,17 @@ DEFAULT_RECIPE = dict(
 
 
 @verbose
-def train_default_checkpoint(out_dir=None, progress=True, verbose=None):
-    """Retrain the shipped checkpoint from scratch (simulated spectral data, session 0train).
+def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, verbose=None):
+    """Retrain a shipped checkpoint from scratch (simulated data, session 0train).
 
     Parameters
     ----------
     out_dir : path-like | None
         Where to write ``params.safetensors``, ``history.json`` and ``metadata.json``.
-        Default: the package's own ``checkpoints/shallow_simulated``.
+        Default: the package's own ``checkpoints/shallow_simulated`` (``_temporal`` /
+        ``_spatial`` for the other regimes).
+    regime : ``"spectral"`` | ``"temporal"`` | ``"spatial"``
+        Simulation regime of the training data (same recipe otherwise).
 
     Returns
     -------
@@ -131,10 +134,10 @@ def train_default_checkpoint(out_dir=None, progress=True, verbose=None):
 
     from ..data import simulate_bcic_iv_2a
     from .checkpoint import build_model, save_checkpoint
-    from .pretrained import DEFAULT_CHECKPOINT, shipped_checkpoint_dir
+    from .pretrained import checkpoint_name_for_regime, shipped_checkpoint_dir
 
     t0 = time.perf_counter()
-    recipe = DEFAULT_RECIPE
+    recipe = {**DEFAULT_RECIPE, "data": {**DEFAULT_RECIPE["data"], "regime": regime}}
     sim = simulate_bcic_iv_2a(**recipe["data"], verbose=False)
     train, test = sim.trials.select("0train"), sim.trials.select("1test")
     torch.manual_seed(recipe["fit"]["seed"])
@@ -150,7 +153,8 @@ def train_default_checkpoint(out_dir=None, progress=True, verbose=None):
         test_accuracy=history[-1]["valid_accuracy"], test_session="1test",
         train_seconds=time.perf_counter() - t0, torch_version=torch.__version__,
     )
-    out_dir = shipped_checkpoint_dir(DEFAULT_CHECKPOINT) if out_dir is None else out_dir
+    if out_dir is None:
+        out_dir = shipped_checkpoint_dir(checkpoint_name_for_regime(regime))
     save_checkpoint(model, out_dir, history, metadata)
     logger.info(f"Trained in {metadata['train_seconds']:.0f} s; held-out accuracy "
                 f"{metadata['test_accuracy']:.3f}; written to {out_dir}")
