@@ -1,0 +1,179 @@
+"""Private helpers shared by the figures: palette, input checks, topomap drawing."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._utils import InvalidInputError, MontageError, ShapeError
+
+#: The 8 colours of Okabe & Ito (2008), colour-blind safe, in the order categorical
+#: series use them (black last, yellow late: both read poorly as thin lines or next to text).
+OKABE_ITO = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+#: Same colours by name.
+OKABE_ITO_NAMES = dict(zip(
+    ("orange", "sky_blue", "bluish_green", "blue", "vermillion", "reddish_purple", "yellow",
+     "black"), OKABE_ITO))
+#: Sequential, colour-blind-safe map for unsigned values.
+SEQUENTIAL_CMAP = "viridis"
+
+#: Width (inches) of a figure shown at ~900 px in the report (dpi 100).
+REPORT_WIDTH = 9.0
+
+
+def categorical_colors(n):
+    """``n`` Okabe-Ito colours (cycled when ``n > 8``)."""
+    return [OKABE_ITO[i % len(OKABE_ITO)] for i in range(n)]
+
+
+def check_info(info, n_chans, what):
+    """``info`` must exist, have positions and ``n_chans`` channels."""
+    from ..data._common import check_info_positions
+
+    if info is None:
+        raise InvalidInputError(f"{what} needs an mne.Info with a montage (info=), e.g. "
+                                "neuroxai.data.make_info().")
+    if not hasattr(info, "__getitem__") or "chs" not in info:
+        raise InvalidInputError(f"info must be an mne.Info, got {type(info).__name__}.")
+    check_info_positions(info)
+    if n_chans != len(info["ch_names"]):
+        raise ShapeError(f"{what}: the values have {n_chans} channels, info has "
+                         f"{len(info['ch_names'])} ({', '.join(info['ch_names'][:4])}, ...).")
+
+
+def landmark_names(info, landmarks):
+    """``names=`` for :func:`mne.viz.plot_topomap`: landmark channels named, others blank."""
+    if not landmarks:
+        return None
+    missing = [ch for ch in landmarks if ch not in info["ch_names"]]
+    if missing:
+        raise MontageError(f"Landmark channels {missing} are not in the data; pass "
+                           "landmarks=None or channels that exist.")
+    return [ch if ch in landmarks else "" for ch in info["ch_names"]]
+
+
+def topomap(ax, values, info, vlim, cmap, names=None, mask=None):
+    """One scalp map on ``ax`` (sensors as dots, ``names`` written, ``mask`` highlighted)."""
+    import mne
+
+    mask_params = dict(marker="o", markerfacecolor="white", markeredgecolor="black",
+                       linewidth=0, markersize=6)
+    im, _ = mne.viz.plot_topomap(
+        np.asarray(values, dtype=float), info, axes=ax, show=False, cmap=cmap, vlim=vlim,
+        names=names, contours=4, sensors=True, mask=mask,
+        mask_params=mask_params if mask is not None else None,
+    )
+    return im
+
+
+def check_axes(axes, n, what):
+    """Flatten user ``axes`` and check that there are ``n`` of them."""
+    flat = list(np.ravel(np.asarray(axes, dtype=object)))
+    if len(flat) != n:
+        raise InvalidInputError(f"{what} draws on {n} axes; got {len(flat)}. Pass axes=None to "
+                                "make a new figure.")
+    if not all(hasattr(ax, "figure") and hasattr(ax, "plot") for ax in flat):
+        raise InvalidInputError(f"axes must be matplotlib Axes (got "
+                                f"{sorted({type(a).__name__ for a in flat})}).")
+    return flat
+
+
+def check_mapping(values, what, example):
+    """A non-empty dict ``name -> item``."""
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{what} must be a dict name -> item, e.g. {example}; got "
+                                f"{type(values).__name__}.")
+    if not values:
+        raise InvalidInputError(f"{what} is empty; pass at least one item, e.g. {example}.")
+    return values
+
+
+def reduce_to_channels(values, name, keep_trials=False):
+    """Mean ``|values|`` over every axis but ``chan`` (and ``trial`` when ``keep_trials``).
+
+    ``values`` is an :class:`~neuroxai.attribution.Attribution` with a ``"chan"`` axis or an
+    array ``(n_trials, n_chans, n_times | n_freqs)``. Returns ``(data, info)`` with data of
+    shape ``(n_chans,)``, or ``(n_trials, n_chans)`` when ``keep_trials``.
+    """
+    if hasattr(values, "dims"):
+        dims, info = tuple(values.dims), values.info
+        data = np.asarray(values.data, dtype=float)
+        if "chan" not in dims:
+            raise ShapeError(f"Attribution {name!r} has no 'chan' axis (axes {dims}).")
+        if keep_trials and "trial" not in dims:
+            raise ShapeError(f"Attribution {name!r} has no 'trial' axis (axes {dims}); use a "
+                             "per-trial attribution or agreement='map'.")
+    else:
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().numpy()
+        try:
+            data = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{name!r} must be an Attribution or a numeric array, got "
+                                    f"{type(values).__name__}.")
+        if data.ndim != 3:
+            raise ShapeError(f"{name!r}: an array must have shape (n_trials, n_chans, n_times) "
+                             f"(or n_freqs), got {data.shape}. Wrap other layouts in an "
+                             "Attribution with named dims.")
+        dims, info = ("trial", "chan", "time"), None
+    if not np.all(np.isfinite(data)):
+        from .._utils import NonFiniteError
+
+        raise NonFiniteError(f"{name!r} contains NaN/Inf values.")
+    keep = ["trial", "chan"] if keep_trials else ["chan"]
+    order = [dims.index(d) for d in keep] + [i for i, d in enumerate(dims) if d not in keep]
+    data = np.abs(np.transpose(data, order))
+    data = data.reshape(data.shape[:len(keep)] + (-1,)).mean(axis=-1)
+    return data, info
+
+
+def unsigned_vlim(values, percentile):
+    """``(0, vmax)`` with vmax the ``percentile`` of ``values`` (never 0)."""
+    vals = np.abs(np.asarray(values, dtype=float))
+    vmax = float(np.percentile(vals, percentile)) or float(vals.max()) or 1.0
+    return 0.0, vmax
+
+
+def signed_vlim(values, percentile):
+    """Symmetric ``(-vmax, vmax)`` from the ``percentile`` of ``|values|``."""
+    return tuple(np.array([-1.0, 1.0]) * unsigned_vlim(values, percentile)[1])
+
+
+def text_color(cmap, norm_value):
+    """Black or white, whichever reads better on ``cmap(norm_value)``."""
+    import matplotlib
+
+    r, g, b, _ = matplotlib.colormaps[cmap](float(np.clip(norm_value, 0, 1)))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+
+
+def annotated_heatmap(ax, colour_values, labels, cmap, vmin, vmax, fontsize=9):
+    """``imshow`` of ``colour_values`` with ``labels`` (2-D list of str) written in the cells.
+
+    NaN cells are drawn light grey.
+    """
+    import matplotlib
+
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(colour_values), cmap=cm, vmin=vmin, vmax=vmax,
+                   aspect="auto", interpolation="nearest")
+    span = (vmax - vmin) or 1.0
+    for i in range(colour_values.shape[0]):
+        for j in range(colour_values.shape[1]):
+            v = colour_values[i, j]
+            color = "black" if not np.isfinite(v) else text_color(cmap, (v - vmin) / span)
+            ax.text(j, i, labels[i][j], ha="center", va="center", color=color,
+                    fontsize=fontsize)
+    ax.set_xticks(np.arange(colour_values.shape[1]))
+    ax.set_yticks(np.arange(colour_values.shape[0]))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    return im
