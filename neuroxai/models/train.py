@@ -113,6 +113,11 @@ DEFAULT_RECIPE = dict(
 )
 
 
+#: Per-regime SNR of the shipped checkpoints' data: a transient (temporal regime) carries
+#: less energy than a sustained rhythm, so it needs a higher SNR to be learnable.
+REGIME_SNR = {"spectral": 0.7, "temporal": 2.0, "spatial": 0.7}
+
+
 @verbose
 def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, verbose=None):
     """Retrain a shipped checkpoint from scratch (simulated data, session 0train).
@@ -137,7 +142,8 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, ver
     from .pretrained import checkpoint_name_for_regime, shipped_checkpoint_dir
 
     t0 = time.perf_counter()
-    recipe = {**DEFAULT_RECIPE, "data": {**DEFAULT_RECIPE["data"], "regime": regime}}
+    recipe = {**DEFAULT_RECIPE, "data": {**DEFAULT_RECIPE["data"], "regime": regime,
+                                         "snr": REGIME_SNR[regime]}}
     sim = simulate_bcic_iv_2a(**recipe["data"], verbose=False)
     train, test = sim.trials.select("0train"), sim.trials.select("1test")
     torch.manual_seed(recipe["fit"]["seed"])

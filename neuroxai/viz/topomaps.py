@@ -85,7 +85,8 @@ def plot_band_topomaps(values, info=None, bands=None, class_names=None, freqs=No
     bands = dict(DEFAULT_BANDS if bands is None else bands)
     if not bands:
         raise InvalidInputError("bands must name at least one band, e.g. {'mu': (8, 13)}.")
-    class_names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    class_names = (list(class_names) if class_names is not None
+                   else [str(i) for i in range(n_classes)])
     if len(class_names) != n_classes:
         raise ShapeError(f"{len(class_names)} class names for {n_classes} classes.")
     banded = band_average(data, freqs, bands)  # (class, chan, band)
