@@ -1,5 +1,13 @@
 """Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
 from ._base import Attribution  # noqa: F401
+from .jacobian import (  # noqa: F401
+    JacobianMaps,
+    channel_map,
+    compute_jacobians,
+    compute_latent_attributions,
+    jacobian_pinv_map,
+    moore_penrose_conditions,
+)
 from .igc import compute_igc, igc_roi_sums  # noqa: F401
 from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
 from .spectral import (  # noqa: F401

@@ -13,3 +13,9 @@ from .pretrained import (  # noqa: F401
     load_pretrained,
 )
 from .train import accuracy, fit_classifier, predict, train_default_checkpoint  # noqa: F401
+from .encoder import (  # noqa: F401
+    ContrastiveEEGEncoder,
+    load_encoder,
+    save_encoder,
+    train_encoder,
+)

@@ -1,0 +1,406 @@
+"""Contrastive encoder, Jacobian pseudo-inverse maps, encoder-side captum maps, CEBRA metrics."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuroxai._utils import (
+    DataNotAvailableError,
+    InvalidInputError,
+    ModelMismatchError,
+    NonFiniteError,
+    ShapeError,
+    UnknownNameError,
+)
+from neuroxai.attribution._base import Attribution
+from neuroxai.attribution.jacobian import (
+    channel_map,
+    compute_jacobians,
+    compute_latent_attributions,
+    jacobian_pinv_map,
+)
+from neuroxai.metrics.cebra import (
+    attribution_auc,
+    check_moore_penrose_conditions,
+    connected_stats,
+)
+from neuroxai.models.encoder import (
+    ContrastiveEEGEncoder,
+    infonce_loss,
+    load_encoder,
+    save_encoder,
+    train_encoder,
+)
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    # These sizes are too small to gain from intra-op threads, and on a loaded 2-core machine
+    # thread synchronisation costs more than the work; one thread also makes the trained
+    # encoder (and so its maps) the same whatever the machine's core count.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+SMALL = dict(n_chans=4, n_times=32, n_latents=3, n_spatial=3, n_bands=2, sfreq=32.0, fmin=2.0,
+             fmax=12.0, n_hidden=8)
+
+
+def make_encoder(seed=0, **kw):
+    torch.manual_seed(seed)
+    return ContrastiveEEGEncoder(**{**SMALL, **kw}).eval()
+
+
+def small_X(n=5, seed=0, n_chans=4, n_times=32):
+    return np.random.default_rng(seed).standard_normal((n, n_chans, n_times)).astype(np.float32)
+
+
+def variance_dataset(n=96, n_chans=8, n_times=128, sources=(1, 4), seed=0):
+    """4 classes = 2 bits; bit b sets the 10 Hz amplitude of source channel b (0.5 or 2.5).
+
+    Every other channel carries a 10 Hz rhythm of random amplitude in the same range,
+    so an encoder must single out both sources to separate the classes.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.tile(np.arange(4), n // 4)
+    t = np.arange(n_times) / 128.0
+    amp = rng.uniform(0.5, 2.5, (n, n_chans))
+    amp[:, sources[0]] = np.where(y % 2, 2.5, 0.5) * rng.uniform(0.9, 1.1, n)
+    amp[:, sources[1]] = np.where(y // 2, 2.5, 0.5) * rng.uniform(0.9, 1.1, n)
+    X = 0.5 * rng.standard_normal((n, n_chans, n_times))
+    X += amp[..., None] * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 2 * np.pi, (n, n_chans, 1)))
+    return (1e-5 * X).astype(np.float32), y
+
+
+class KnownSupport(nn.Module):
+    """Latent k = mixture of the log-variances of its own two channels only."""
+
+    support = ((0, 1), (2, 3), (4, 5))
+
+    def __init__(self):
+        super().__init__()
+        self.mix = nn.Parameter(torch.tensor([[1.0, -0.5], [0.7, 0.9], [-1.2, 0.4]]))
+
+    def forward(self, x):
+        logvar = torch.log(x.var(dim=-1) + 1e-3)
+        return torch.stack([logvar[:, list(s)] @ self.mix[k] for k, s in enumerate(self.support)],
+                           dim=1)
+
+
+# -- Jacobians and pseudo-inverses -----------------------------------------------------------
+
+def test_jacobians_equal_autograd_per_trial():
+    enc, X = make_encoder(), small_X()
+    for double in (False, True):
+        J = compute_jacobians(enc, X, batch_size=2, double_precision=double)
+        assert J.shape == (5, 3, 4, 32)
+        assert J.dtype == (np.float64 if double else np.float32)
+        ref_model = enc.double() if double else enc
+        for i in range(len(X)):
+            xi = torch.as_tensor(X[i], dtype=torch.float64 if double else torch.float32)
+            ref = torch.autograd.functional.jacobian(lambda x: ref_model(x[None])[0], xi).numpy()
+            np.testing.assert_allclose(J[i], ref, rtol=1e-4 if not double else 1e-10,
+                                       atol=1e-6 * np.abs(ref).max())
+        enc.float()
+
+
+def test_pinv_equals_numpy_and_aggregation():
+    enc, X = make_encoder(normalize=False), small_X(6)
+    per = jacobian_pinv_map(enc, X, aggregate=None, double_precision=True, batch_size=4)
+    assert per.jacobian.dims == ("trial", "latent", "chan", "time")
+    assert per.conditions.shape == (6, 4) and per.conditions.all()
+    J = compute_jacobians(enc, X, double_precision=True).reshape(6, 3, -1)
+    np.testing.assert_allclose(per.jacobian.data.reshape(6, 3, -1), J, rtol=1e-10)
+    for i in range(6):
+        ref = np.linalg.pinv(J[i])  # (n_inputs, n_latents); the map stores it transposed
+        np.testing.assert_allclose(per.pinv.data[i].reshape(3, -1), ref.T, rtol=1e-7,
+                                   atol=1e-9 * np.abs(ref).max())
+    # aggregate: mean vs sum differ by N, max bounds mean, and each equals the per-trial reduction
+    maps = {a: jacobian_pinv_map(enc, X, aggregate=a, double_precision=True, batch_size=4)
+            for a in ("mean", "sum", "max")}
+    for kind in ("jacobian", "pinv"):
+        mean, total = getattr(maps["mean"], kind).data, getattr(maps["sum"], kind).data
+        np.testing.assert_allclose(total, 6 * mean, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(mean, getattr(per, kind).data.mean(0), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(getattr(maps["max"], kind).data, getattr(per, kind).data.max(0))
+        assert getattr(maps["mean"], kind).dims == ("latent", "chan", "time")
+    # transform: abs is applied per trial, before aggregation
+    ab = jacobian_pinv_map(enc, X, aggregate="mean", transform="abs", double_precision=True)
+    for kind in ("jacobian", "pinv"):
+        a = getattr(ab, kind).data
+        assert (a >= 0).all()
+        np.testing.assert_allclose(a, np.abs(getattr(per, kind).data).mean(0), rtol=1e-10)
+        assert not np.allclose(a, np.abs(getattr(maps["mean"], kind).data))
+    assert ab.pinv.params["transform"] == "abs" and ab.pinv.params["aggregate"] == "mean"
+
+
+def test_normalised_encoder_rank_deficient_pinv():
+    # Unit-norm outputs have rank n_latents - 1 Jacobians (y^T J = 0); the truncated pinv
+    # must still satisfy the Moore-Penrose conditions and equal numpy's with a cut-off.
+    enc, X = make_encoder(), small_X(4)
+    res = jacobian_pinv_map(enc, X, aggregate=None, double_precision=True)
+    assert res.conditions.all()
+    J = res.jacobian.data.reshape(4, 3, -1)
+    for i in range(4):
+        np.testing.assert_allclose(res.pinv.data[i].reshape(3, -1),
+                                   np.linalg.pinv(J[i], rcond=1e-9).T,
+                                   rtol=1e-6, atol=1e-9 * np.abs(res.pinv.data[i]).max())
+
+
+def test_moore_penrose_check():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5, 3, 40))
+    P = np.linalg.pinv(A)
+    assert check_moore_penrose_conditions(A, P).all()
+    assert check_moore_penrose_conditions(A.astype(np.float32), P.astype(np.float32)).all()
+    assert check_moore_penrose_conditions(A, np.swapaxes(P, 1, 2)).all()  # CEBRA's layout
+    assert check_moore_penrose_conditions(A[0], P[0]).shape == (1, 4)
+    bad = P + 1e-2 * np.abs(P).max() * rng.standard_normal(P.shape)
+    ok = check_moore_penrose_conditions(A, bad)
+    assert ok.shape == (5, 4) and not ok[:, 0].any() and not ok[:, 1].any()
+    # A right inverse that is not the pseudo-inverse: A R = I, so conditions 1-3 hold but
+    # R A is not symmetric; the check must see it without forming the 40 x 40 product.
+    Z = rng.standard_normal((5, 40, 3))
+    R = P + (np.eye(40) - P @ A) @ Z
+    ok = check_moore_penrose_conditions(A, R)
+    assert ok[:, :3].all() and not ok[:, 3].any()
+    RA = R @ A  # brute-force oracle on this small size
+    assert not any(np.allclose(m, m.T) for m in RA)
+    with pytest.raises(ShapeError):
+        check_moore_penrose_conditions(A, P[:, :, :2])
+    with pytest.raises(NonFiniteError):
+        check_moore_penrose_conditions(A, np.full_like(P, np.nan))
+
+
+def test_failed_check_warns(monkeypatch):
+    import neuroxai.attribution.jacobian as jac_mod
+
+    enc, X = make_encoder(normalize=False), small_X(3)
+    monkeypatch.setattr(jac_mod.torch.linalg, "pinv",
+                        lambda J, **kw: torch.ones_like(J).transpose(1, 2))
+    with pytest.warns(RuntimeWarning, match="Moore–Penrose"):
+        res = jacobian_pinv_map(enc, X)
+    assert not res.conditions.all()
+    res = jacobian_pinv_map(enc, X, check_moore_penrose=False)
+    assert res.conditions is None
+
+
+def test_model_untouched_and_eval_semantics():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Flatten(), nn.Linear(4 * 32, 3)).train()
+    model.requires_grad_(True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    X = small_X(6)
+    res = jacobian_pinv_map(model, X, double_precision=True, aggregate=None)
+    lat = compute_latent_attributions(model, X, method="integrated_gradients", n_steps=8)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" and p.requires_grad
+               for p in model.parameters())
+    for k, v in model.state_dict().items():  # running stats were not updated either
+        assert torch.equal(v, before[k]), k
+    # the maps are those of the eval-mode model: a linear map after a fixed affine per channel
+    model.eval()
+    W = model[2].weight.detach().double().reshape(3, 4, 32)
+    scale = (model[0].weight / torch.sqrt(model[0].running_var + model[0].eps)).detach().double()
+    expected = (W * scale[None, :, None]).numpy()
+    np.testing.assert_allclose(res.jacobian.data, np.broadcast_to(expected, (6, 3, 4, 32)),
+                               rtol=1e-6)
+    assert lat.shape == (3, 4, 32)
+
+
+def test_latent_gradient_equals_jacobian_and_ig_completeness():
+    enc, X = make_encoder(), small_X(4)
+    J = compute_jacobians(enc, X)
+    grad = compute_latent_attributions(enc, X, method="gradient", aggregate=None, batch_size=3)
+    assert grad.dims == ("trial", "latent", "chan", "time")
+    np.testing.assert_allclose(grad.data, J, rtol=1e-4, atol=1e-6 * np.abs(J).max())
+    mean = compute_latent_attributions(enc, X, method="gradient", latents=[2], transform="abs")
+    assert mean.dims == ("latent", "chan", "time") and list(mean.coords["latent"]) == [2]
+    np.testing.assert_allclose(mean.data[0], np.abs(J[:, 2]).mean(0), rtol=1e-4, atol=1e-7)
+    # integrated gradients: completeness against the baseline
+    enc64 = make_encoder().double()
+    # (log band power is too steep near an all-zero input for a 64-step integral)
+    ig = compute_latent_attributions(enc64, X, method="integrated_gradients", aggregate=None,
+                                     n_steps=64, baselines=0.5 * X)
+    with torch.no_grad():
+        f = enc64(torch.as_tensor(X, dtype=torch.float64)).numpy()
+        f0 = enc64(torch.as_tensor(0.5 * X, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(ig.data.sum(axis=(2, 3)), f - f0, rtol=1e-3, atol=1e-4)
+
+
+def test_latent_feature_ablation_and_gradient_shap():
+    enc, X = make_encoder(), small_X(3)
+    fa = compute_latent_attributions(enc, X, method="feature_ablation", aggregate=None)
+    with torch.no_grad():
+        f = enc(torch.from_numpy(X)).numpy()
+        for c in range(4):
+            Xc = X.copy()
+            Xc[:, c] = 0
+            ref = f - enc(torch.from_numpy(Xc)).numpy()  # (trial, latent)
+            np.testing.assert_allclose(fa.data[:, :, c, :], np.repeat(ref[..., None], 32, -1),
+                                       rtol=1e-4, atol=1e-6)
+    gs1 = compute_latent_attributions(enc, X, method="gradient_shap", baselines="shuffle", seed=3,
+                                      stdevs=0.1)
+    gs2 = compute_latent_attributions(enc, X, method="gradient_shap", baselines="shuffle", seed=3,
+                                      stdevs=0.1)
+    gs3 = compute_latent_attributions(enc, X, method="gradient_shap", baselines="shuffle", seed=4,
+                                      stdevs=0.1)
+    np.testing.assert_array_equal(gs1.data, gs2.data)
+    assert not np.allclose(gs1.data, gs3.data)
+    assert gs1.method == "latent_gradient_shap" and gs1.params["n_samples"] == 5
+    with pytest.raises(UnknownNameError, match="gradient_shap"):
+        compute_latent_attributions(enc, X, method="saliency")
+    with pytest.raises(InvalidInputError, match="out of range"):
+        compute_latent_attributions(enc, X, latents=[3])
+
+
+def test_invalid_inputs():
+    enc, X = make_encoder(), small_X(2)
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteError):
+        jacobian_pinv_map(enc, bad)
+    with pytest.raises(UnknownNameError, match="'mean'"):
+        jacobian_pinv_map(enc, X, aggregate="median")
+    with pytest.raises(UnknownNameError, match="'abs'"):
+        jacobian_pinv_map(enc, X, transform="square")
+    with pytest.raises(ModelMismatchError):
+        jacobian_pinv_map(enc, small_X(2, n_chans=5))
+    with pytest.raises(ModelMismatchError, match="n_latents"):
+        jacobian_pinv_map(nn.Identity(), X)
+    with pytest.raises(ShapeError):
+        jacobian_pinv_map(enc, X[0])
+    with pytest.raises(InvalidInputError):
+        jacobian_pinv_map(enc, X, batch_size=0)
+
+
+# -- ground truth: maps find the channels that drive the latents ---------------------------------
+
+def test_known_support_maps_score_perfectly():
+    X = small_X(8, n_chans=8, n_times=40)
+    res = jacobian_pinv_map(KnownSupport(), X, transform="abs", double_precision=True)
+    assert res.conditions.all()
+    truth = np.zeros((3, 8), bool)
+    for k, s in enumerate(KnownSupport.support):
+        truth[k, list(s)] = True
+    for m in (res.jacobian, res.pinv):
+        cm = channel_map(m)
+        assert cm.dims == ("latent", "chan") and cm.shape == (3, 8)
+        assert attribution_auc(cm, truth) == 1.0
+        stats = connected_stats(cm, truth)
+        assert stats["gap_minmax"] > 0 and stats["max_nonconnected"] == 0
+
+
+def test_trained_encoder_finds_source_channels():
+    X, y = variance_dataset()
+    enc, hist = train_encoder(X, y, n_latents=3, n_steps=200, batch_size=48, temperature=0.3,
+                              learning_rate=1e-2, seed=0, verbose=False,
+                              encoder_kwargs=dict(n_spatial=8, n_bands=3, sfreq=128.0))
+    assert np.mean(hist["loss"][-10:]) < np.mean(hist["loss"][:10]) - 1.0
+    res = jacobian_pinv_map(enc, X[:32], transform="abs")
+    grad = compute_latent_attributions(enc, X[:16], method="gradient", transform="abs")
+    truth = np.zeros((3, 8), bool)
+    truth[:, [1, 4]] = True
+    for m in (res.jacobian, res.pinv, grad):
+        cm = channel_map(m)
+        assert attribution_auc(cm, truth) > 0.75, m.method
+        assert connected_stats(cm, truth)["gap_mean"] > 0, m.method
+
+
+# -- encoder training and checkpoints --------------------------------------------------------
+
+def test_training_is_reproducible_and_global_rng_untouched():
+    X, y = variance_dataset(n=32, n_times=64)
+    kw = dict(n_latents=3, n_steps=15, batch_size=16, verbose=False,
+              encoder_kwargs=dict(n_spatial=3, n_bands=2, sfreq=128.0))
+    state = torch.get_rng_state()
+    e1, h1 = train_encoder(X, y, seed=0, **kw)
+    assert torch.equal(torch.get_rng_state(), state)
+    e2, h2 = train_encoder(X, y, seed=0, **kw)
+    e3, h3 = train_encoder(X, None, seed=1, time_offset=2, **kw)
+    assert h1["loss"] == h2["loss"] and len(h1["loss"]) == 15
+    for k, v in e1.state_dict().items():
+        assert torch.equal(v, e2.state_dict()[k]), k
+    assert h3["loss"] != h1["loss"] and h3["conditional"] == "time"
+    assert not e1.training
+    out = e1(torch.from_numpy(X[:4]))
+    np.testing.assert_allclose(out.norm(dim=1).detach().numpy(), 1.0, rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="fewer than 2"):
+        train_encoder(X[:5], np.array([0, 0, 1, 1, 2]), **kw)
+    with pytest.raises(ShapeError):
+        train_encoder(X, y[:-1], **kw)
+
+
+def test_positive_sampling_follows_cebra_conditions():
+    from neuroxai.models.encoder import _PositiveSampler
+
+    y = np.array([0, 1, 0, 0, 1, 2, 0, 2, 1, 0])
+    ref = np.tile(np.arange(10), 20)
+    pos = _PositiveSampler(y, 10, None, np.random.default_rng(0))(ref)  # discrete label
+    assert (y[pos] == y[ref]).all() and (pos != ref).all()
+    pos = _PositiveSampler(y, 10, 1, np.random.default_rng(0))(ref)  # label + time
+    rank = np.array([np.flatnonzero(np.flatnonzero(y == y[i]) == i)[0] for i in range(10)])
+    assert (y[pos] == y[ref]).all() and (np.abs(rank[pos] - rank[ref]) == 1).all()
+    pos = _PositiveSampler(None, 10, 2, np.random.default_rng(0))(ref)  # time-contrastive
+    d = np.abs(pos - ref)
+    assert ((d >= 1) & (d <= 2)).all() and set(d) == {1, 2}
+
+
+def test_infonce_loss_matches_definition():
+    g = torch.Generator().manual_seed(0)
+    ref, pos, neg = (nn.functional.normalize(torch.randn(6, 3, generator=g), dim=1)
+                     for _ in range(3))
+    loss, align, uniform = infonce_loss(ref, pos, neg, temperature=0.5)
+    expected = np.mean([-(ref[i] @ pos[i]).item() / 0.5
+                        + np.log(np.sum(np.exp((neg @ ref[i]).numpy() / 0.5))) for i in range(6)])
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert (align + uniform).item() == pytest.approx(loss.item())
+
+
+def test_save_load_round_trip(tmp_path):
+    enc = make_encoder(seed=3)
+    enc.input_scale.fill_(123.0)
+    hist = {"loss": [1.0, 0.5], "seed": 3}
+    path = save_encoder(enc, tmp_path / "enc", hist, verbose=False)
+    assert sorted(p.name for p in path.iterdir()) == ["history.json", "metadata.json",
+                                                      "params.safetensors"]
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["model_class"] == "ContrastiveEEGEncoder" and meta["model_kwargs"]["n_latents"] == 3
+    assert meta["kind"] == "encoder"
+    enc2, hist2 = load_encoder(path, verbose=False)
+    assert hist2 == hist and not enc2.training
+    X = torch.from_numpy(small_X(4))
+    with torch.no_grad():
+        assert torch.equal(enc(X), enc2(X))
+    with pytest.raises(DataNotAvailableError):
+        load_encoder(tmp_path / "missing")
+    meta["model_class"] = "os.system"
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelMismatchError):
+        load_encoder(path)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+def test_connected_stats_and_auc_values():
+    amap = np.array([[3.0, -1.0, 0.5], [0.2, 2.0, -4.0]])
+    truth = np.array([[1, 0, 0], [0, 1, 0]])
+    s = connected_stats(amap, truth)
+    assert s["mean_connected"] == pytest.approx(2.5) and s["std_connected"] == pytest.approx(0.5)
+    assert s["mean_nonconnected"] == pytest.approx((1 + 0.5 + 0.2 + 4) / 4)
+    assert s["gap_mean"] == pytest.approx(2.5 - 1.425) and s["gap_minmax"] == pytest.approx(-2.0)
+    assert attribution_auc(amap, truth) == pytest.approx(6 / 8)  # |-4| outranks both connected
+    assert attribution_auc(amap, truth, transform="none") == 1.0
+    att = Attribution(amap, ("latent", "chan"))
+    assert attribution_auc(att, truth.astype(bool), transform="none") == 1.0
+    with pytest.raises(ShapeError, match="channel_map"):
+        attribution_auc(amap[:, :2], truth)
+    with pytest.raises(InvalidInputError, match="both"):
+        connected_stats(amap, np.ones_like(truth))
+    with pytest.raises(InvalidInputError, match="boolean"):
+        connected_stats(amap, truth * 2)
+    with pytest.raises(UnknownNameError):
+        attribution_auc(amap, truth, transform="square")
