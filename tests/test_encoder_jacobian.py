@@ -404,3 +404,20 @@ def test_connected_stats_and_auc_values():
         connected_stats(amap, truth * 2)
     with pytest.raises(UnknownNameError):
         attribution_auc(amap, truth, transform="square")
+
+
+def test_jacobian_spatial_patterns_equal_explicit_haufe_transform():
+    from neuroxai.attribution import Attribution
+    from neuroxai.attribution.jacobian import jacobian_spatial_patterns
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 3, 20)).astype(np.float32)
+    J = rng.standard_normal((6, 2, 3, 20))
+    att = Attribution(J, ("trial", "latent", "chan", "time"), method="jacobian")
+    out = jacobian_spatial_patterns(att, X)
+    cov = np.cov(np.concatenate(list(X.astype(np.float64)), axis=1))
+    expected = np.abs(np.stack([[cov @ J[n, k] for k in range(2)] for n in range(6)])).mean(0)
+    assert out.dims == ("latent", "chan", "time")
+    np.testing.assert_allclose(out.data, expected, rtol=1e-10)
+    with pytest.raises(ShapeError):
+        jacobian_spatial_patterns(att, X[:, :2])

@@ -2,6 +2,7 @@
 from ._base import Attribution  # noqa: F401
 from .jacobian import (  # noqa: F401
     JacobianMaps,
+    jacobian_spatial_patterns,
     channel_map,
     compute_jacobians,
     compute_latent_attributions,

@@ -31,6 +31,7 @@ import torch
 
 from .._utils import (
     InvalidInputError,
+    ShapeError,
     ModelMismatchError,
     check_trials_array,
     logger,
@@ -644,3 +645,47 @@ def channel_map(attribution, transform="abs", reduce="mean"):
     params = dict(attribution.params, channel_transform=transform, channel_reduce=reduce)
     return Attribution(data, dims, info=attribution.info, method=f"{attribution.method}|chan",
                        params=params, coords=coords)
+
+
+def jacobian_spatial_patterns(jacobian, X, transform="abs"):
+    """Haufe-transform Jacobian maps with the channel covariance of the data.
+
+    A Jacobian (or its pseudo-inverse) map describes how the encoder *filters* the
+    channels — including the noise it cancels on channels without signal — not where the
+    signal is. Multiplying by the channel covariance ``C`` (Haufe et al., 2014, applied per
+    time sample of the map) turns the filter into a pattern: ``P[..., c, t] = sum_e C[c, e]
+    J[..., e, t]``. Only the ``chan x chan`` covariance is formed, never ``(chan*time)^2``.
+
+    Parameters
+    ----------
+    jacobian : Attribution
+        From :func:`jacobian_pinv_map` with ``transform="none"`` (best per trial:
+        ``aggregate=None``); axes ending in ``("chan", "time")``.
+    X : array, shape (n_trials, n_chans, n_times)
+        Data whose channel covariance is used (e.g. the trials the maps were computed on).
+    transform : ``"abs"`` | ``"none"``
+        Applied after the transform; a ``"trial"`` axis is then averaged away.
+
+    Returns
+    -------
+    patterns : Attribution
+    """
+    from .._utils import check_trials_array, unknown_name
+
+    if transform not in ("abs", "none"):
+        raise unknown_name("transform", transform, ("abs", "none"))
+    X = check_trials_array(X, "X")
+    if tuple(jacobian.dims[-2:]) != ("chan", "time") or X.shape[1] != jacobian.shape[-2]:
+        raise ShapeError(f"jacobian must end in (chan, time) with {X.shape[1]} channels; got "
+                         f"dims {jacobian.dims} and shape {jacobian.shape}.")
+    flat = X.transpose(1, 0, 2).reshape(X.shape[1], -1).astype(np.float64)
+    cov = np.cov(flat)
+    data = np.einsum("ce,...et->...ct", cov, np.asarray(jacobian.data, dtype=np.float64))
+    if transform == "abs":
+        data = np.abs(data)
+    dims = jacobian.dims
+    if dims[0] == "trial":
+        data, dims = data.mean(axis=0), dims[1:]
+    return Attribution(data, dims, info=jacobian.info, method="jacobian_spatial_patterns",
+                       params=dict(transform=transform, source=jacobian.method),
+                       coords=dict(jacobian.coords))

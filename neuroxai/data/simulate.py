@@ -65,10 +65,10 @@ class GroundTruth:
     chan_time : ndarray of bool, shape (n_classes, n_chans, n_times)
     chan_freq : ndarray of bool, shape (n_classes, n_chans, n_freqs)
     chan : ndarray of bool, shape (n_classes, n_chans)
-        Channels whose lead field from the class's source(s) is at least ``chan_threshold``
+        Channels whose absolute lead field from the class source(s) is at least ``chan_threshold``
         of its maximum.
     topographies : ndarray, shape (n_classes, n_chans)
-        Normalised |lead field| of the class's source(s): continuous spatial ground truth.
+        Normalised absolute lead field of the class's source(s): continuous spatial ground truth.
     times, freqs : ndarray
         Axis coordinates (times relative to the cue, rfft frequencies).
     class_names : tuple of str
@@ -199,7 +199,7 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
     sensor_noise : float
         RMS of white sensor noise relative to the background.
     chan_threshold : float
-        Fraction of the maximum |lead field| above which a channel counts as ground truth.
+        Fraction of the maximum absolute lead field above which a channel counts as ground truth.
     %(verbose)s
 
     Returns
