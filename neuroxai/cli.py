@@ -101,6 +101,23 @@ def build_parser():
     p.add_argument("--n-trials", type=int, default=None, help="use only the first N held-out trials")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    rp = sub.add_parser("report", help="the whole attribution audit as an HTML report")
+    rp.add_argument("--dataset", default="simulated",
+                    choices=["simulated", "BNCI2014_001", "PhysionetMI"])
+    rp.add_argument("--subject", type=int, default=1)
+    rp.add_argument("--checkpoint", dest="report_checkpoint", default=None,
+                    help="shipped name, checkpoint directory or Hugging Face repo id")
+    rp.add_argument("--methods", nargs="+", default=None,
+                    help="registered attribution methods (default: a fast set of six)")
+    rp.add_argument("--n-trials", dest="report_n_trials", type=int, default=64,
+                    help="held-out trials audited (balanced subset)")
+    rp.add_argument("--out", dest="report_out", default="neuroxai_report")
+    rp.add_argument("--no-encoder", action="store_true", help="skip the CEBRA-style encoder")
+    rp.add_argument("--no-igc", action="store_true", help="skip Integrated Gradient Correlation")
+    rp.add_argument("--sanity-trials", type=int, default=16,
+                    help="trials for the randomisation checks")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--quiet", dest="report_quiet", action="store_true")
     tr = sub.add_parser("train-default", help="retrain the shipped checkpoint from scratch")
     tr.add_argument("--out", dest="train_out", default=None,
                     help="directory (default: the package's shipped checkpoint)")
@@ -120,6 +137,18 @@ def main(argv=None):
                                                   verbose="INFO")
             print(f"held-out accuracy {meta['test_accuracy']:.3f} "
                   f"({meta['train_seconds']:.0f} s)")
+            return 0
+        if args.command == "report":
+            from .report import run_audit
+
+            quiet = args.quiet or args.report_quiet
+            res = run_audit(args.dataset, args.subject, args.report_checkpoint, args.methods,
+                            args.report_n_trials, args.report_out, args.seed,
+                            encoder=not args.no_encoder, igc=not args.no_igc,
+                            n_sanity_trials=args.sanity_trials,
+                            progress=not quiet, verbose=False)
+            if not quiet:
+                print(f"Report: {res.report_path.resolve()} ({res.summary['seconds']:.0f} s)")
             return 0
         run_main_job(args.out, args.checkpoint, args.n_trials, args.batch_size, args.quiet)
         return 0

@@ -1,0 +1,52 @@
+import json
+import re
+
+import pytest
+
+from neuroxai import UnknownNameError
+from neuroxai.cli import main
+from neuroxai.report import run_audit
+
+
+@pytest.fixture(scope="module")
+def small_audit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit")
+    return run_audit(methods=["saliency", "envelope"], n_trials=8, n_sanity_trials=4,
+                     out_dir=out, encoder=True, igc=True, progress=False)
+
+
+def test_report_html_holds_every_figure_and_table(small_audit):
+    html = small_audit.report_path.read_text()
+    expected = {"amplitude_gradients", "haufe_patterns", "method_agreement", "sanity_checks",
+                "metric_table", "ground_truth", "igc_time", "igc_spectral", "jacobian_maps"}
+    assert set(small_audit.figures) == expected
+    for key, path in small_audit.figures.items():
+        assert path.is_file() and path.stat().st_size > 10_000, key
+    # mne.Report embeds each figure as an inline image
+    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64", html)) >= len(expected)
+    for title in ("Summary", "Table: sanity", "Table: metrics", "Versions and parameters"):
+        assert title in html
+    assert "accuracy" in html and "braindecode" in html
+
+
+def test_report_summary_and_verdicts(small_audit):
+    summary = json.loads((small_audit.out_dir / "summary.json").read_text())
+    assert summary["n_trials_audited"] == 8 and 0 <= summary["accuracy"] <= 1
+    verdicts = {(v["method"], v["test"]): v["verdict"] for v in summary["verdicts"]}
+    # a map computed from the input alone ignores the model: it must fail both checks
+    assert verdicts[("envelope", "cascading")] == "FAIL"
+    assert verdicts[("envelope", "label")] == "FAIL"
+    assert (small_audit.out_dir / "tables" / "sanity.csv").is_file()
+    assert (small_audit.out_dir / "tables" / "metrics.csv").is_file()
+    html = small_audit.report_path.read_text()
+    assert "envelope</b>: fails" in html
+
+
+def test_report_bad_input(tmp_path, capsys, monkeypatch):
+    with pytest.raises(UnknownNameError, match="saliency"):
+        run_audit(methods=["salency"], out_dir=tmp_path)
+    monkeypatch.setenv("NEUROXAI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MNE_DATA", raising=False)
+    assert main(["report", "--dataset", "BNCI2014_001", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    assert "simulate_bcic_iv_2a" in capsys.readouterr().err
