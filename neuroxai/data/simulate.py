@@ -19,8 +19,9 @@ regimes of Sujatha Ravindran & Contreras-Vidal, 2023, Sci Rep 13:17709):
 ``"spatial"``
     the same mu-band burst at the same time for every class, emitted by the class's source.
 
-All activity is generated inside 4-38 Hz (the band of braindecode's tutorial preprocessing)
-and scaled to unit background variance, as exponential moving standardisation would leave it.
+All brain activity is generated inside 4-38 Hz (the band of braindecode's tutorial
+preprocessing) and scaled to unit background variance, as exponential moving standardisation
+would leave it; the sensor noise is white (about 0.6 % of the power falls outside 4-38 Hz).
 """
 from __future__ import annotations
 
