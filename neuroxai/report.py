@@ -336,16 +336,19 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
                    versions=versions)
 
     # the HTML report
-    report = mne.Report(title="neuroxai attribution audit", verbose=False)
+    # PNG rather than MNE's default WebP: every browser and image viewer shows it the same
+    report = mne.Report(title="neuroxai attribution audit", image_format="png", verbose=False)
     report.add_html(
         f"<p>{data_desc}. Model: <code>{type(model).__name__}</code> ({ckpt}); accuracy on "
         f"{len(test)} held-out trials: <b>{acc:.3f}</b> (chance {1 / len(names):.2f}). "
         f"Audited: {len(sub)} trials, methods {', '.join(methods)}.</p>"
         f"<h4>Can these maps be trusted?</h4><ul>{''.join(lines)}</ul>",
         title="Summary", section="Summary")
-    for key, fig in figures.items():
-        report.add_figure(fig, title=key.replace("_", " ").capitalize(), caption=captions[key],
-                          section="Figures")
+    for key in figures:
+        # the PNG written above, embedded as is: re-rendering constrained-layout topomap
+        # grids through add_figure() shears them
+        report.add_image(fig_dir / f"{key}.png", title=key.replace("_", " ").capitalize(),
+                         caption=captions[key], section="Figures")
     for key, df in tables.items():
         report.add_html(df.to_html(float_format=lambda v: f"{v:.3g}", border=0),
                         title=f"Table: {key}", section="Tables")
