@@ -135,7 +135,7 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
         ``("class", "chan", "freq")``.
     """
     meta = amp_grads if isinstance(amp_grads, Attribution) else None
-    G = np.asarray(amp_grads, dtype=np.float64)
+    G = np.asarray(amp_grads)  # no float64 copy of all gradients: only their mean is needed
     if G.ndim != 4:
         raise ShapeError(f"amp_grads must be (n_classes, n_trials, n_chans, n_freqs), got {G.shape}.")
     X = as_trials(X)
@@ -148,7 +148,7 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     n_classes, n_trials = G.shape[:2]
     if n_trials < 2:
         raise ShapeError("Haufe patterns need at least 2 trials (a covariance).")
-    W = G.mean(axis=1).reshape(n_classes, -1)
+    W = G.mean(axis=1, dtype=np.float64).reshape(n_classes, -1)
     if center_classes:
         W = W - W.mean(axis=0, keepdims=True)
     Ac = A.reshape(n_trials, -1)
