@@ -32,9 +32,10 @@ class Preset:
         from braindecode.preprocessing import Preprocessor, exponential_moving_standardize
 
         return [
-            Preprocessor("pick", picks="eeg"),
+            Preprocessor("pick", picks="eeg", apply_on_array=False),
             Preprocessor(_volts_to_microvolts),
-            Preprocessor("filter", l_freq=self.l_freq, h_freq=self.h_freq, verbose=False),
+            Preprocessor("filter", l_freq=self.l_freq, h_freq=self.h_freq, verbose=False,
+                         apply_on_array=False),
             Preprocessor(exponential_moving_standardize, factor_new=self.factor_new,
                          init_block_size=self.init_block_size),
         ]
