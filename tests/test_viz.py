@@ -40,7 +40,11 @@ def test_rows_have_their_own_percentile_limits():
     mu_lim, beta_lim = ims[0].get_clim()[1], ims[4].get_clim()[1]
     expected_mu = np.percentile(np.abs(vals.data[:, :, (freqs >= 8) & (freqs <= 13)].mean(-1)), 98)
     assert mu_lim == pytest.approx(expected_mu, rel=1e-6)
-    assert beta_lim > 10 * mu_lim * 0  # each row scaled on its own (the exponent is folded)
+    expected_beta = np.percentile(
+        np.abs(vals.data[:, :, (freqs >= 14) & (freqs <= 30)].mean(-1)), 98)
+    # each row on its own scale (both exponents lie in [-1, 2], so nothing is folded here)
+    assert beta_lim == pytest.approx(expected_beta, rel=1e-6)
+    assert beta_lim > 10 * mu_lim
 
 
 def test_uses_given_axes_and_validates():
