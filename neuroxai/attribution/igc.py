@@ -91,7 +91,7 @@ _AFFINE_TYPES = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d,
     nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
 )
-_AFFINE_NAMES = {"Ensure4d", "Rearrange", "CombinedConv", "Conv2dWithConstraint",
+_AFFINE_NAMES = {"Ensure4d", "Rearrange", "CombinedConv", "_CombinedConv1d", "Conv2dWithConstraint",
                  "LinearWithConstraint"}
 
 

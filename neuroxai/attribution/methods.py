@@ -41,6 +41,7 @@ from .._utils import (
     verbose,
     warn_degenerate,
 )
+from ..models._fast import fast_view
 from ._base import Attribution
 
 __all__ = ["attribute", "list_methods", "get_method", "METHODS", "AttributionMethod"]
@@ -860,6 +861,8 @@ def attribute(model, X, target, method="deeplift", batch_size=32, verbose=None, 
         times = np.arange(n_times) / sfreq
 
     resolved = {**spec.defaults, **params}
+    # Same function, shared parameters, faster layers (see neuroxai.models._fast).
+    model = fast_view(model)
     with _eval_mode(model):
         ctx = _Context(model=model, X=X, device=device, dtype=dtype, n_outputs=0,
                        batch_size=batch_size, sfreq=sfreq, ch_names=ch_names)

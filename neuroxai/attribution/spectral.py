@@ -86,6 +86,9 @@ def compute_amplitude_gradients(model, X, batch_size=64, info=None, class_names=
     sfreq = float(info["sfreq"]) if info is not None else 1.0
     freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
     batched_ok = [True]
+    from ..models._fast import fast_view
+
+    model = fast_view(model)  # same function, shared parameters, faster first layer
     with eval_mode(model):
         with torch.no_grad():
             n_out = model(torch.as_tensor(X[:1], device=device, dtype=dtype)).shape[1]
