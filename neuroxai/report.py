@@ -218,16 +218,20 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
     say(f"attributions: {', '.join(methods)}")
     step("attributions")
 
-    # 4. sanity checks (the trained-model maps are recomputed inside each check)
+    # 4. sanity checks
     results = []
     s_idx = _balanced_subset(y, n_sanity_trials, seed)
     Xs, ys = X[s_idx], y[s_idx]
     for m in methods:
         params = AUDIT_METHOD_PARAMS.get(m, {})
+        # the trained model's maps of these trials were computed above
+        ref = maps[m].data[s_idx]
         results.append(S.label_randomization(model, Xs, ys, method=m, method_params=params,
-                                             seed=seed, progress=False, verbose=False))
+                                             seed=seed, reference=ref, progress=False,
+                                             verbose=False))
         results.append(S.cascading_randomization(model, Xs, ys, method=m, method_params=params,
-                                                 seed=seed, progress=False, verbose=False))
+                                                 seed=seed, reference=ref, progress=False,
+                                                 verbose=False))
     save_fig("sanity_checks", V.plot_sanity_checks(results, show=False),
              "Randomisation checks: a trustworthy method's maps change (similarity < 0.5) when "
              "the labels or the weights are randomised.")

@@ -121,6 +121,27 @@ def test_similarity_matches_scipy():
             spearmanr(np.abs(fa), np.abs(fb))[0], abs=1e-10)
 
 
+def test_fast_ranks_equal_rankdata_and_cache_is_reused():
+    from scipy.stats import rankdata
+
+    from neuroxai.sanity._similarity import _rank_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 50)).astype(np.float32)
+    x[1, :10] = 0.0  # ties: averaged as rankdata does
+    x[2] = np.round(x[2])
+    np.testing.assert_array_equal(_rank_rows(x), rankdata(x, axis=1))
+    a = rng.standard_normal((5, 2, 9))
+    cache = {}
+    for _ in range(2):  # the second call takes a's ranks from the cache
+        b = a + rng.standard_normal(a.shape)
+        with_cache = per_trial_similarity(a, b, chunk_size=2, cache=cache)
+        plain = per_trial_similarity(a, b, chunk_size=2)
+        for m in plain:
+            np.testing.assert_allclose(with_cache[m], plain[m], rtol=1e-12)
+    assert {k[1] for k in cache} == {"spearman", "spearman_abs"}
+
+
 def test_similarity_constant_maps_are_scored_not_nan():
     a = np.random.default_rng(2).standard_normal((3, 2, 5))
     b = a.copy()
@@ -280,6 +301,25 @@ def test_saliency_passes_cascade_and_full_reset(shallow, data):
     full = full_randomization(shallow, X, y, saliency, progress=False)
     assert full.passed and full.levels == ["all layers"]
     np.testing.assert_allclose(full.scores["pearson"][0], res.scores["pearson"][-1])
+
+
+def test_precomputed_reference_gives_the_same_result(shallow, data):
+    X, y = data
+    ref = saliency(shallow, X, y)
+    plain = cascading_randomization(shallow, X, y, saliency, progress=False)
+    reused = cascading_randomization(shallow, X, y, saliency, reference=ref, progress=False)
+    for m in plain.scores:
+        np.testing.assert_allclose(reused.scores[m], plain.scores[m], rtol=1e-12)
+    lab = label_randomization(shallow, X, y, saliency, reference=ref, progress=False)
+    np.testing.assert_allclose(
+        lab.scores["pearson"],
+        label_randomization(shallow, X, y, saliency, progress=False).scores["pearson"])
+    with pytest.raises(ShapeError, match="reference"):
+        label_randomization(shallow, X, y, saliency, reference=ref[:3], progress=False)
+    bad = ref.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteError):
+        full_randomization(shallow, X, y, saliency, reference=bad, progress=False)
 
 
 def test_label_randomization(shallow, data):

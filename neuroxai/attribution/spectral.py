@@ -106,9 +106,23 @@ def compute_amplitude_gradients(model, X, batch_size=64, info=None, class_names=
                        coords=dict(freq=freqs, **{"class": names}))
 
 
-def amplitude_spectra(X):
-    """``|rfft(X)|`` along time, float32, shape ``(n_trials, n_chans, n_freqs)``."""
-    return np.abs(np.fft.rfft(np.asarray(X, dtype=np.float64), axis=-1)).astype(np.float32)
+def amplitude_spectra(X, chunk_size=64):
+    """``|rfft(X)|`` along time, float32, shape ``(n_trials, n_chans, n_freqs)``.
+
+    Computed in chunks of ``chunk_size`` trials so that the complex spectrum never exists
+    for all trials at once; the FFT runs in the input's precision (float32 trials give
+    complex64 spectra, whose magnitudes agree with a float64 FFT to ~1e-7 relative).
+    """
+    from scipy import fft as sp_fft
+
+    X = np.asarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float32)
+    out = np.empty(X.shape[:-1] + (X.shape[-1] // 2 + 1,), dtype=np.float32)
+    for start in range(0, len(X), chunk_size):
+        sl = slice(start, start + chunk_size)
+        np.abs(sp_fft.rfft(X[sl], axis=-1, workers=-1), out=out[sl], casting="same_kind")
+    return out
 
 
 @verbose
@@ -142,7 +156,7 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     if G.ndim != 4:
         raise ShapeError(f"amp_grads must be (n_classes, n_trials, n_chans, n_freqs), got {G.shape}.")
     X = as_trials(X)
-    A = amplitude_spectra(X).astype(np.float64)
+    A = amplitude_spectra(X)  # float32, O(trials * chans * freqs)
     if A.shape != G.shape[1:]:
         raise ShapeError(
             f"X gives amplitude spectra of shape {A.shape} but the gradients are for {G.shape[1:]}; "
@@ -154,10 +168,23 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     W = G.mean(axis=1, dtype=np.float64).reshape(n_classes, -1)
     if center_classes:
         W = W - W.mean(axis=0, keepdims=True)
-    Ac = A.reshape(n_trials, -1)
-    Ac = Ac - Ac.mean(axis=0, keepdims=True)
-    patterns = ((Ac @ W.T).T @ Ac) / (n_trials - 1)
-    patterns = patterns.reshape((n_classes,) + A.shape[1:])
+    A = A.reshape(n_trials, -1)
+    mean = A.mean(axis=0, dtype=np.float64)
+    # Cov(A) w = A_c^T (A_c w) / (n - 1) with A_c = A - mean, expanded so that no centred
+    # copy of A is made: A_c w = A w - mean.w and A_c^T v = A^T v - mean * sum(v).
+    # One pass over float64 chunks of A (a float64 copy of all of A would double the
+    # memory): V_i = A_i w - mean.w needs only row i, then A^T V accumulates.
+    wm = W @ mean
+    patterns = np.zeros((n_classes, A.shape[1]))
+    v_sum = np.zeros(n_classes)
+    for start in range(0, n_trials, 64):
+        a = A[start:start + 64].astype(np.float64)
+        v = a @ W.T - wm
+        patterns += v.T @ a
+        v_sum += v.sum(axis=0)
+    patterns -= v_sum[:, None] * mean[None, :]
+    patterns /= n_trials - 1
+    patterns = patterns.reshape((n_classes,) + G.shape[2:])
     coords = dict(meta.coords) if meta is not None else {}
     return Attribution(patterns, ("class", "chan", "freq"), info=meta.info if meta else None,
                        method="haufe_patterns", params=dict(center_classes=center_classes),

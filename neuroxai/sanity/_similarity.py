@@ -2,8 +2,8 @@
 
 Hand-written because scipy's ``pearsonr``/``spearmanr`` loop over pairs or build the full
 (2n x 2n) correlation matrix; a row-wise correlation of two (n_trials, n_features) arrays is
-a few vectorised lines. Ranks come from :func:`scipy.stats.rankdata` (average ties, as
-``spearmanr``).
+a few vectorised lines. Ranks are those of :func:`scipy.stats.rankdata` (average ties, as
+``spearmanr``); rows without ties take a faster route (see :func:`_rank_rows`).
 """
 from __future__ import annotations
 
@@ -40,7 +40,37 @@ def _rowwise_pearson(a, b):
     return r, degenerate
 
 
-def per_trial_similarity(maps_a, maps_b, metrics=SIMILARITIES, chunk_size=64):
+def _rank_rows(x):
+    """Row-wise ranks (1-based, ties averaged) of a 2-D array, as float32.
+
+    ``rankdata(axis=1)`` costs ~60 ms on 16 x 24750 float64 values, an ``argsort`` of the
+    float32 maps ~7 ms (numpy's SIMD sort); a row without ties has its ranks straight from
+    the sort order, only rows with ties go through ``rankdata``. Ranks up to 2**23 are exact
+    in float32, and the ranks of float32 values equal those of their float64 copies.
+    """
+    n, m = x.shape
+    order = np.argsort(x, axis=1)
+    srt = np.take_along_axis(x, order, axis=1)
+    ranks = np.empty((n, m), dtype=np.float32)
+    rows = np.arange(n)[:, None]
+    ranks[rows, order] = np.arange(1, m + 1, dtype=np.float32)
+    tied = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
+    for i in tied:
+        ranks[i] = rankdata(x[i])
+    return ranks
+
+
+def _transform(x, metric):
+    if metric == "pearson":
+        return x
+    if metric == "spearman":
+        return _rank_rows(x)
+    if metric == "spearman_abs":
+        return _rank_rows(np.abs(x))
+    raise ValueError(metric)  # pragma: no cover - validated by the public functions
+
+
+def per_trial_similarity(maps_a, maps_b, metrics=SIMILARITIES, chunk_size=64, cache=None):
     """Similarity of two stacks of maps, trial by trial.
 
     Parameters
@@ -52,6 +82,9 @@ def per_trial_similarity(maps_a, maps_b, metrics=SIMILARITIES, chunk_size=64):
         ``"spearman_abs"`` (ranks of the absolute maps, Adebayo et al. 2018).
     chunk_size : int
         Trials processed at once (bounds memory).
+    cache : dict | None
+        Keeps the ranks of ``maps_a`` between calls that compare the same ``maps_a`` with
+        several ``maps_b`` (the levels of one test); pass the same empty dict each time.
 
     Returns
     -------
@@ -70,18 +103,19 @@ def per_trial_similarity(maps_a, maps_b, metrics=SIMILARITIES, chunk_size=64):
     # Chunks of trials bound the float64 copies and ranks to a few chunk-sized arrays.
     for start in range(0, n, chunk_size):
         sl = slice(start, start + chunk_size)
-        a = maps_a[sl].reshape(len(maps_a[sl]), -1).astype(np.float64)
-        b = maps_b[sl].reshape(len(maps_b[sl]), -1).astype(np.float64)
-        exact_same = np.all(a == b, axis=1)
+        a_raw = maps_a[sl].reshape(len(maps_a[sl]), -1)
+        b_raw = maps_b[sl].reshape(len(maps_b[sl]), -1)
+        exact_same = np.all(a_raw == b_raw, axis=1)
         for metric in metrics:
-            if metric == "pearson":
-                xa, xb = a, b
-            elif metric == "spearman":
-                xa, xb = rankdata(a, axis=1), rankdata(b, axis=1)
-            elif metric == "spearman_abs":
-                xa, xb = rankdata(np.abs(a), axis=1), rankdata(np.abs(b), axis=1)
-            else:  # pragma: no cover - validated by the public functions
-                raise ValueError(metric)
+            key = (start, metric)
+            if cache is not None and key in cache:
+                xa = cache[key]
+            else:
+                xa = _transform(a_raw, metric)
+                if cache is not None and metric != "pearson":
+                    cache[key] = xa
+            xb = _transform(b_raw, metric)
+            xa, xb = xa.astype(np.float64), xb.astype(np.float64)
             r, deg = _rowwise_pearson(xa, xb)
             r[deg & exact_same] = 1.0
             degenerate[sl] |= deg

@@ -374,6 +374,20 @@ def _attribute(compute, model, X, target, what, ref_shape=None):
     return maps
 
 
+def _check_reference(reference, X):
+    ref = getattr(reference, "data", reference)
+    ref = np.asarray(ref.detach().cpu() if torch.is_tensor(ref) else ref)
+    if ref.ndim < 2 or len(ref) != len(X):
+        raise ShapeError(
+            f"reference holds maps of shape {ref.shape}; it must hold the trained model's maps "
+            f"of the {len(X)} trials of X, shape ({len(X)}, ...), computed with the same method "
+            "and parameters."
+        )
+    if not np.all(np.isfinite(ref)):
+        raise NonFiniteError("reference contains NaN/Inf values; recompute it (reference=None).")
+    return ref
+
+
 def _bootstrap_ci(scores, confidence_level, n_resamples, seed):
     """Percentile bootstrap CI of the mean over trials for every row of ``scores``.
 
@@ -391,15 +405,19 @@ def _bootstrap_ci(scores, confidence_level, n_resamples, seed):
 
 def _evaluate(test, method, compute, model, X, target, variants, *, metric, threshold, rule,
               n_bootstrap, confidence_level, seed, return_maps, progress, params, info=None,
-              n_levels=None):
+              n_levels=None, reference=None):
     """Compare the trained model's maps with those of each ``(level, model, target)``."""
-    reference = _attribute(compute, model, X, target, "trained model")
+    if reference is None:
+        reference = _attribute(compute, model, X, target, "trained model")
+    else:
+        reference = _check_reference(reference, X)
+    rank_cache = {}
     levels, rows, maps = [], {m: [] for m in SIMILARITIES}, {}
     bar = tqdm(variants, total=n_levels, desc=_TEST_TITLES[test], disable=not progress, leave=False)
     for level, variant, variant_target in bar:
         level_maps = _attribute(compute, variant, X, variant_target,
                                 f"{_TEST_TITLES[test]} level {level!r}", ref_shape=reference.shape)
-        sims = per_trial_similarity(reference, level_maps)
+        sims = per_trial_similarity(reference, level_maps, cache=rank_cache)
         for m in SIMILARITIES:
             rows[m].append(sims[m])
         levels.append(level)
@@ -563,6 +581,11 @@ _COMMON_DOC = """
         Level of the confidence interval.
     return_maps : bool
         Keep the maps of the trained model and of every level in the result.
+    reference : array | Attribution | None
+        The trained model's maps of ``X`` for ``target`` with this method and
+        ``method_params``, when already computed (e.g. by
+        :func:`~neuroxai.attribution.attribute`): they are not computed again. ``None``
+        computes them.
     progress : bool
         Show a progress bar over levels."""
 
@@ -577,7 +600,7 @@ def _doc(func):
 def cascading_randomization(model, X, target=None, method="saliency", *, layers=None,
                             method_params=None, batch_size=32, metric="pearson", threshold=0.5,
                             seed=0, norm_std=0.5, n_bootstrap=2000, confidence_level=0.95,
-                            return_maps=False, progress=True, verbose=None):
+                            return_maps=False, reference=None, progress=True, verbose=None):
     """Cascading model-parameter randomisation test (Adebayo et al., 2018).
 
     The parametrised layers are re-initialised from the output to the input, one level at a
@@ -615,6 +638,7 @@ def cascading_randomization(model, X, target=None, method="saliency", *, layers=
         "cascading", method, compute, model, X, target, variants, metric=metric,
         threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
         confidence_level=confidence_level, seed=seed, return_maps=return_maps,
+        reference=reference,
         progress=progress, n_levels=len(levels),
         params=dict(seed=seed, norm_std=norm_std, layers=[m for _, m in levels],
                     method_params=method_params or {}),
@@ -627,8 +651,8 @@ def independent_randomization(model, X, target=None, method="saliency", *, layer
                               rule="majority", method_params=None, batch_size=32,
                               metric="pearson", threshold=0.5, seed=0, norm_std=0.5,
                               n_bootstrap=2000,
-                              confidence_level=0.95, return_maps=False, progress=True,
-                              verbose=None):
+                              confidence_level=0.95, return_maps=False, reference=None,
+                              progress=True, verbose=None):
     """Independent layer randomisation test (Adebayo et al., 2018).
 
     Each level re-initialises one layer (or group) while every other layer keeps its trained
@@ -670,6 +694,7 @@ def independent_randomization(model, X, target=None, method="saliency", *, layer
         "independent", method, compute, model, X, target, variants, metric=metric,
         threshold=threshold, rule=rule, n_bootstrap=n_bootstrap,
         confidence_level=confidence_level, seed=seed, return_maps=return_maps,
+        reference=reference,
         progress=progress, n_levels=len(levels),
         params=dict(seed=seed, norm_std=norm_std, layers=[m for _, m in levels],
                     method_params=method_params or {}),
@@ -681,7 +706,7 @@ def independent_randomization(model, X, target=None, method="saliency", *, layer
 def full_randomization(model, X, target=None, method="saliency", *, method_params=None,
                        batch_size=32, metric="pearson", threshold=0.5, seed=0, norm_std=0.5,
                        n_bootstrap=2000, confidence_level=0.95, return_maps=False,
-                       progress=True, verbose=None):
+                       reference=None, progress=True, verbose=None):
     """Full model randomisation: every parametrised layer re-initialised at once.
 
     Equals the last level of :func:`cascading_randomization` with the same ``seed``.
@@ -712,6 +737,7 @@ def full_randomization(model, X, target=None, method="saliency", *, method_param
         "full", method, compute, model, X, target, [("all layers", randomized, target)],
         metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
         confidence_level=confidence_level, seed=seed, return_maps=return_maps,
+        reference=reference,
         progress=False, n_levels=1,
         params=dict(seed=seed, norm_std=norm_std, method_params=method_params or {}),
     )
@@ -722,7 +748,7 @@ def full_randomization(model, X, target=None, method="saliency", *, method_param
 def label_randomization(model, X, target=None, method="saliency", *, method_params=None,
                         batch_size=32, metric="pearson", threshold=0.5, seed=0,
                         n_bootstrap=2000, confidence_level=0.95, return_maps=False,
-                        progress=True, verbose=None):
+                        reference=None, progress=True, verbose=None):
     """Label randomisation: explain the trained model for a different class.
 
     Every trial is attributed once for ``target`` and once for a class drawn uniformly among
@@ -753,6 +779,7 @@ def label_randomization(model, X, target=None, method="saliency", *, method_para
         "label", method, compute, model, X, target, [("target", model, other)],
         metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
         confidence_level=confidence_level, seed=seed, return_maps=return_maps,
+        reference=reference,
         progress=False, n_levels=1, info={"target": target, "random_target": other},
         params=dict(seed=seed, method_params=method_params or {}),
     )
@@ -764,7 +791,8 @@ def data_randomization(model, X_train, y_train, method="saliency", *, X=None, ta
                        max_epochs=100, lr=1e-3, train_batch_size=32, weight_decay=0.0,
                        target_accuracy=0.95, fit_fn=None, method_params=None, batch_size=32,
                        metric="pearson", threshold=0.5, seed=0, n_bootstrap=2000,
-                       confidence_level=0.95, return_maps=False, progress=True, verbose=None):
+                       confidence_level=0.95, return_maps=False, reference=None, progress=True,
+                       verbose=None):
     """Data randomisation test: retrain the architecture on permuted labels.
 
     A fresh copy of ``model`` (every parametrised layer re-initialised by its own reset,
@@ -867,6 +895,7 @@ def data_randomization(model, X_train, y_train, method="saliency", *, X=None, ta
         "data", method, compute, model, X, target, [("labels (retrained)", fresh, target)],
         metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
         confidence_level=confidence_level, seed=seed, return_maps=return_maps,
+        reference=reference,
         progress=False, n_levels=1, info=info,
         params=dict(seed=seed, max_epochs=max_epochs, lr=lr, train_batch_size=train_batch_size,
                     weight_decay=weight_decay, target_accuracy=target_accuracy,
