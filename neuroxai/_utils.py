@@ -156,3 +156,22 @@ def atomic_write(path, mode="wb"):
 
 def warn_degenerate(message):
     warnings.warn(message, DegenerateMethodWarning, stacklevel=3)
+
+
+def import_braindecode(name="braindecode.models"):
+    """Import a braindecode module without its import-time montage deprecation notice.
+
+    braindecode 1.8 builds a ``standard_1020`` montage when ``braindecode.models`` is
+    imported; MNE 1.13 answers with a FutureWarning *and* a log line on stdout that the
+    user can do nothing about (neuroxai itself uses ``colin27_1020``).
+    """
+    import importlib
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    from mne.utils import use_log_level
+
+    with warnings.catch_warnings(), use_log_level("ERROR"):
+        warnings.filterwarnings("ignore", message=r"Montage name 'standard_1020'")
+        return importlib.import_module(name)

@@ -234,6 +234,29 @@ def test_batch_size_and_seed(shallow, data):
                               runs[0].params["baseline_indices"])
 
 
+@pytest.mark.parametrize("domain", ["time", "spectral"])
+@pytest.mark.parametrize("transform", [None, "log_softmax"])
+def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, domain,
+                                                               transform):
+    from neuroxai.attribution.igc import _quadratic_head
+
+    X, y = data
+    kw = dict(n_baselines=3, n_steps=5, domain=domain, output_transform=transform)
+    fast = compute_igc(shallow, X, y, **kw)
+    slow = compute_igc(shallow, X, y, _shortcut=False, **kw)
+    np.testing.assert_allclose(fast.data, slow.data, rtol=1e-9,
+                               atol=1e-12 * np.abs(slow.data).max())
+    # the shortcut is recognised on ShallowFBCSPNet's head and refused elsewhere
+    children = list(shallow.children())
+    rest = torch.nn.Sequential(*children[4:])
+    with torch.no_grad():
+        u_shape = torch.nn.Sequential(*children[:4])(torch.as_tensor(X[:1])).shape[1:]
+    cpu = torch.device("cpu")
+    assert _quadratic_head(rest, u_shape, torch.float64, cpu) is not None
+    assert _quadratic_head(torch.nn.Sequential(torch.nn.Tanh(), *children[5:]), u_shape,
+                           torch.float64, cpu) is None
+
+
 def test_float32_model_and_transform(data):
     X, y = data
     model = _shallow().float()

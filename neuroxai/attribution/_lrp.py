@@ -6,7 +6,7 @@ import copy
 import torch
 from torch import nn
 
-from .._utils import MethodUndefinedError
+from .._utils import MethodUndefinedError, import_braindecode
 
 try:
     from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
@@ -27,6 +27,7 @@ def _shape_only_types():
     except ImportError:  # pragma: no cover
         pass
     try:
+        import_braindecode("braindecode.modules")  # quietly, if not yet imported
         from braindecode.modules import Ensure4d
 
         types.append(Ensure4d)
@@ -110,6 +111,7 @@ def prepare_lrp_model(model, epsilon):
 
     model_copy = copy.deepcopy(model).eval()
     try:
+        import_braindecode("braindecode.modules")  # quietly, if not yet imported
         from braindecode.modules import CombinedConv
     except ImportError:  # pragma: no cover
         CombinedConv = ()

@@ -25,7 +25,7 @@ import copy
 import torch
 from torch import nn
 
-from .._utils import logger
+from .._utils import import_braindecode, logger
 
 __all__ = ["prepare_deeplift_model", "rescale_rule_for", "LINEAR_MODULES"]
 
@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - older/newer captum layout
 def _braindecode_types():
     out = {}
     try:
+        import_braindecode("braindecode.modules")  # quietly, if not yet imported
         from braindecode.modules import Ensure4d, Expression, LogActivation, SafeLog, Square
         from braindecode.modules.layers import SqueezeFinalOutput
 

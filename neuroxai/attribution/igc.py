@@ -172,6 +172,109 @@ def _split_affine(model, affine_prefix, X):
     return prefix, rest
 
 
+def _quadratic_head(rest, u_shape, dtype, device):
+    """``(pool, tail)`` when ``rest = tail ∘ pool ∘ square`` with a linear pool, else None.
+
+    ShallowFBCSPNet's head after its affine prefix is square -> average pool -> log ->
+    linear. Along an IG path ``u(a) = s + a d`` the pooled power is then a quadratic in
+    ``a``: ``pool(u(a)^2) = pool(s^2) + 2a pool(s d) + a^2 pool(d^2)``, and the gradient
+    w.r.t. ``u`` is ``2 u(a) * pool^T(dF/dp(a))``. Summed over the quadrature nodes this
+    needs three pools and two transposed pools per (trial, baseline) pair plus the small
+    tail at every node, instead of a forward and a backward through the square and the
+    pool (44040 values per point for BCI IV 2a) at every node: the same numbers, ~10x
+    less work. Checked numerically here; any other head takes the generic route.
+    """
+    if not isinstance(rest, nn.Sequential) or len(rest) < 3:
+        return None
+    sq, pool = rest[0], rest[1]
+    if any(True for _ in sq.parameters()) or not isinstance(
+            pool, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
+        return None
+    tail = nn.Sequential(*list(rest.children())[2:])
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    z = torch.randn((2,) + tuple(u_shape), generator=gen, dtype=dtype).to(device)
+    with torch.no_grad():
+        try:
+            ok = (_close(sq(z), z * z, dtype)
+                  and _close(tail(pool(z * z)), rest(z), dtype))
+        except Exception:  # noqa: BLE001 - any failure: not this head
+            return None
+    return (pool, tail) if ok else None
+
+
+def _pool_transpose(pool, u_shape, layout, dtype, device):
+    """``g -> pool^T g`` (flat layout) for a linear pooling module.
+
+    An ``AvgPool2d`` without padding is a grouped convolution with a constant kernel, so
+    its transpose is ``conv_transpose2d``: ~6x faster on CPU than autograd's
+    ``avg_pool2d_backward`` (1.6 vs 9.6 ms for 8 x 40 x 1101, measured). Checked against
+    the autograd route; other pools use autograd.
+    """
+    import torch.nn.functional as F
+
+    def by_autograd(g):
+        z0 = torch.zeros((g.shape[0],) + tuple(u_shape), dtype=g.dtype, device=g.device,
+                         requires_grad=True)
+        with torch.enable_grad():
+            (gu,) = torch.autograd.grad(pool(z0), z0, g)
+        return layout.flat(gu)
+
+    pair = nn.modules.utils._pair
+    if not (type(pool) is nn.AvgPool2d and len(u_shape) == 3 and pair(pool.padding) == (0, 0)
+            and not pool.ceil_mode and pool.divisor_override is None):
+        return by_autograd
+    kh, kw = pair(pool.kernel_size)
+    sh, sw = pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    n_ch, h, w_ = u_shape
+    weight = torch.full((n_ch, 1, kh, kw), 1.0 / (kh * kw), dtype=dtype, device=device)
+
+    def by_conv(g):
+        oh, ow = g.shape[-2:]
+        pad = (h - ((oh - 1) * sh + kh), w_ - ((ow - 1) * sw + kw))
+        gu = F.conv_transpose2d(g, weight, stride=(sh, sw), groups=n_ch, output_padding=pad)
+        return layout.flat(gu)
+
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    with torch.no_grad():
+        probe = pool(torch.zeros((1,) + tuple(u_shape), dtype=dtype, device=device))
+        g = torch.randn(probe.shape, generator=gen, dtype=dtype).to(device)
+        try:
+            ok = _close(by_conv(g), by_autograd(g), dtype)
+        except Exception:  # noqa: BLE001 - fall back to the always-correct route
+            ok = False
+    return by_conv if ok else by_autograd
+
+
+def _quadratic_path_sums(layout, pool, tail_out, pool_t, start, delta, alphas, w_pairs, qw,
+                         n_cls):
+    """``S[c, pair] = sum_s w_c q_s grad_u f_c(start + a_s delta)`` for a square-pool head.
+
+    See :func:`_quadratic_head`. ``start``/``delta``: (pairs, Du) flat; ``w_pairs``:
+    (C, pairs) IGC weights of each pair's trial. Returns (C, pairs, Du).
+    """
+    su, du = layout.unflat(start), layout.unflat(delta)
+    with torch.no_grad():
+        pa, pb, pc = pool(su * su), pool(su * du), pool(du * du)
+    mp, n_steps = su.shape[0], alphas.shape[0]
+    a = alphas.reshape((1, n_steps) + (1,) * (pa.dim() - 1))
+    # pooled power at every node of every pair: (pairs * steps, *pool_shape)
+    p_nodes = (pa[:, None] + a * (2.0 * pb[:, None] + a * pc[:, None])).reshape(
+        (mp * n_steps,) + tuple(pa.shape[1:]))
+    with torch.enable_grad():
+        p_var = p_nodes.detach().requires_grad_(True)
+        out = tail_out(p_var)  # (pairs * steps, C)
+        sums = []
+        for c in range(n_cls):
+            cot = (w_pairs[c][:, None] * qw[None, :]).reshape(-1)
+            (g,) = torch.autograd.grad(out[:, c], p_var, cot, retain_graph=c < n_cls - 1)
+            g = g.reshape((mp, n_steps) + tuple(pa.shape[1:]))
+            g0 = g.sum(1)  # sum_s w q_s dF/dp(a_s)
+            g1 = (g * a).sum(1)  # sum_s w q_s a_s dF/dp(a_s)
+            # grad_u = 2 u(a) pool^T(dF/dp) and u(a) = s + a d, summed over the nodes
+            sums.append(2.0 * (start * pool_t(g0) + delta * pool_t(g1)))
+    return torch.stack(sums)
+
+
 def _adjoint(prefix, cot, in_shape):
     """Transpose of the linear part of ``prefix`` applied to each item of ``cot``.
 
@@ -288,7 +391,7 @@ def _baselines(baselines, X, n_baselines, seed, domain):
 def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch_size=256,
                 seed=0, classes=None, domain="time", sfreq=250.0, info=None, class_names=None,
                 output_transform=None, method="gausslegendre", affine_prefix="auto",
-                progress=False, verbose=None):
+                progress=False, verbose=None, _shortcut=True):
     """Integrated Gradient Correlation: split each class's output-target correlation.
 
     Parameters
@@ -402,6 +505,10 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
     alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
     qw = torch.as_tensor(qw_np, dtype=dtype, device=device)
 
+    from ..models._fast import fast_view
+
+    # same function, shared parameters, faster first layer (prefix and its transpose)
+    model = fast_view(model)
     was_training = model.training
     model.eval()
     try:
@@ -463,6 +570,18 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         def head(u_flat):
             out = rest(layout.unflat(u_flat))
             return (transform(out) if transform is not None else out)[:, classes]
+
+        quad = _quadratic_head(rest, u_shape, dtype, device) if _shortcut else None
+        if quad is not None:
+            pool, tail = quad
+            logger.info("IGC: square -> average-pool head; each path's pooled power is a "
+                        "quadratic in the step (closed form, same result).")
+
+            def tail_out(p):
+                out = tail(p)
+                return (transform(out) if transform is not None else out)[:, classes]
+
+            pool_t = _pool_transpose(pool, u_shape, layout, dtype, device)
 
         def adjoint(S):  # (rows, Du) in flat layout -> (rows, n_chans, n_times)
             return _adjoint(prefix, layout.unflat(S), (n_chans, n_times))
@@ -537,29 +656,33 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
             # S[c, pair] = sum_s w_c[n] q_s grad f_c(point).  One forward serves all classes;
             # one vector-Jacobian product per class (a plain loop was faster than vmap's
             # is_grads_batched on CPU).
-            with torch.enable_grad():
-                if aligned:
-                    leaf = start.detach().requires_grad_(True)
-                    pts = torch.addcmul(leaf[:, None, :], alphas[None, :, None],
-                                        delta[:, None, :]).reshape(p1 - p0, -1)
-                else:
-                    pts = (start[q_loc] + alphas[s, None] * delta[q_loc]).requires_grad_(True)
-                    leaf = pts
-                    S = torch.zeros((n_cls, q_hi - q_lo + 1, pts.shape[1]), dtype=dtype,
-                                    device=device)
-                out = head(pts)  # (b, C)
-                grads = []
-                for c in range(n_cls):
-                    (g,) = torch.autograd.grad(out[:, c], leaf, w[c, n] * qw[s],
-                                               retain_graph=c < n_cls - 1)
+            if quad is not None and aligned:
+                S = _quadratic_path_sums(layout, pool, tail_out, pool_t, start, delta, alphas,
+                                         w[:, pn] * 1.0, qw, n_cls)
+            else:
+                with torch.enable_grad():
                     if aligned:
-                        grads.append(g)
+                        leaf = start.detach().requires_grad_(True)
+                        pts = torch.addcmul(leaf[:, None, :], alphas[None, :, None],
+                                            delta[:, None, :]).reshape(p1 - p0, -1)
                     else:
-                        S[c].index_add_(0, q_loc, g)
-                del out, pts, leaf, g
-                if aligned:
-                    S = torch.stack(grads)
-                del grads
+                        pts = (start[q_loc] + alphas[s, None] * delta[q_loc]).requires_grad_(True)
+                        leaf = pts
+                        S = torch.zeros((n_cls, q_hi - q_lo + 1, pts.shape[1]), dtype=dtype,
+                                        device=device)
+                    out = head(pts)  # (b, C)
+                    grads = []
+                    for c in range(n_cls):
+                        (g,) = torch.autograd.grad(out[:, c], leaf, w[c, n] * qw[s],
+                                                   retain_graph=c < n_cls - 1)
+                        if aligned:
+                            grads.append(g)
+                        else:
+                            S[c].index_add_(0, q_loc, g)
+                    del out, pts, leaf, g
+                    if aligned:
+                        S = torch.stack(grads)
+                    del grads
             with torch.no_grad():
                 if spectral:
                     # to time (transposed prefix), then to amplitudes (transposed

@@ -26,7 +26,9 @@ from torch import nn
 def _combined_conv1d_class():
     # Built on first use: importing braindecode costs seconds, and this module is imported
     # by every attribution function.
-    from braindecode.modules import CombinedConv
+    from .._utils import import_braindecode
+
+    CombinedConv = import_braindecode("braindecode.modules").CombinedConv
 
     class _CombinedConv1d(CombinedConv):
         """``CombinedConv`` computed as ``conv1d``; same parameters, input and output shapes.

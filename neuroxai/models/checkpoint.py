@@ -24,8 +24,11 @@ METADATA_FILE = "metadata.json"
 
 
 def _braindecode_model_classes():
-    import braindecode.models as bm
     import torch
+
+    from .._utils import import_braindecode
+
+    bm = import_braindecode("braindecode.models")
 
     return {n: getattr(bm, n) for n in dir(bm)
             if isinstance(getattr(bm, n), type) and issubclass(getattr(bm, n), torch.nn.Module)}
