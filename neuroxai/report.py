@@ -20,7 +20,7 @@ DEFAULT_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "deep
 #: Lighter parameters so that the default audit fits in about a minute on 2 CPU cores.
 AUDIT_METHOD_PARAMS = {
     "integrated_gradients": {"n_steps": 8},
-    "gradient_shap": {"n_baselines": 4},
+    "gradient_shap": {"n_baselines": 4, "n_samples": 8},
     "deeplift_shap": {"n_baselines": 4},
     "smoothgrad": {"nt_samples": 4},
     "vargrad": {"nt_samples": 4},
@@ -38,6 +38,14 @@ class AuditResult:
     tables: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+
+
+def _peak_rss_mib():
+    """Peak resident memory of this process so far (Linux: KiB; macOS: bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 ** 2 if platform.system() == "Darwin" else 1024.0)
 
 
 def _balanced_subset(y, n, seed):
@@ -195,9 +203,11 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         figures[key] = fig
         captions[key] = caption
 
-    # 1-2. spectral amplitude gradients + Haufe patterns
-    grads = A.compute_amplitude_gradients(model, X, info=info, class_names=names, verbose=False)
-    patterns = A.compute_haufe_patterns(grads, X, verbose=False)
+    # 1-2. spectral amplitude gradients + Haufe patterns, on every held-out trial: a
+    # dataset-level figure (the patterns need the trials' covariance)
+    grads = A.compute_amplitude_gradients(model, test.X, batch_size=32, info=test.info,
+                                          class_names=names, verbose=False)
+    patterns = A.compute_haufe_patterns(grads, test.X, verbose=False)
     mean_grads = A.Attribution(grads.data.mean(axis=1), ("class", "chan", "freq"), info,
                                "amplitude_gradients_mean", coords=grads.coords)
     save_fig("amplitude_gradients", V.plot_band_topomaps(
@@ -205,7 +215,12 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         "Mean gradient of each class score w.r.t. the amplitude spectrum, per band.")
     save_fig("haufe_patterns", V.plot_haufe_patterns(patterns, show=False),
              "Haufe patterns (covariance x class-centred mean gradient) per band and class.")
-    say("amplitude gradients and Haufe patterns")
+    np.savez_compressed(out_dir / "spectral_attributions.npz",
+                        amplitude_gradients_mean=mean_grads.data, haufe_patterns=patterns.data,
+                        freqs=grads.coords["freq"], ch_names=np.array(test.info.ch_names),
+                        class_names=np.array(names))
+    del grads
+    say(f"amplitude gradients and Haufe patterns ({len(test)} trials)")
     step("spectral")
 
     # 3. per-trial attributions
@@ -366,6 +381,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
     step("report")
     summary["timings_s"] = timings
     summary["seconds"] = round(time.perf_counter() - t_start, 2)
+    summary["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     say(f"report written to {report_path.resolve()}")
     return AuditResult(out_dir, report_path, {k: fig_dir / f"{k}.png" for k in figures},

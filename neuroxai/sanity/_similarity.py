@@ -41,22 +41,27 @@ def _rowwise_pearson(a, b):
 
 
 def _rank_rows(x):
-    """Row-wise ranks (1-based, ties averaged) of a 2-D array, as float32.
+    """Row-wise ranks (1-based, ties averaged, as ``rankdata(axis=1)``), as float32.
 
-    ``rankdata(axis=1)`` costs ~60 ms on 16 x 24750 float64 values, an ``argsort`` of the
-    float32 maps ~7 ms (numpy's SIMD sort); a row without ties has its ranks straight from
-    the sort order, only rows with ties go through ``rankdata``. Ranks up to 2**23 are exact
-    in float32, and the ranks of float32 values equal those of their float64 copies.
+    ``rankdata(axis=1)`` costs ~60 ms on 16 x 24750 float64 values; an ``argsort`` of the
+    float32 maps (numpy's SIMD sort) ~7 ms, and the tie groups are averaged with a few
+    vectorised passes. Ties are the rule, not the exception, for float32 maps (24750
+    values share ~36 duplicates by chance alone), so they cannot take a slow path. Ranks up
+    to 2**23 are exact in float32, and the ranks of float32 values equal those of their
+    float64 copies.
     """
     n, m = x.shape
     order = np.argsort(x, axis=1)
     srt = np.take_along_axis(x, order, axis=1)
+    # a new tie group starts at every row start and wherever the sorted value changes
+    starts = np.ones((n, m), dtype=bool)
+    np.not_equal(srt[:, 1:], srt[:, :-1], out=starts[:, 1:])
+    first = np.flatnonzero(starts.ravel())  # flat index of each group's first element
+    sizes = np.diff(np.append(first, n * m))
+    # average of the 1-based positions first+1 .. first+size within the row
+    avg = (first % m + 1 + (sizes - 1) / 2.0).astype(np.float32)
     ranks = np.empty((n, m), dtype=np.float32)
-    rows = np.arange(n)[:, None]
-    ranks[rows, order] = np.arange(1, m + 1, dtype=np.float32)
-    tied = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
-    for i in tied:
-        ranks[i] = rankdata(x[i])
+    ranks[np.arange(n)[:, None], order] = np.repeat(avg, sizes).reshape(n, m)
     return ranks
 
 
