@@ -40,5 +40,6 @@ def test_haufe_smoke_end_to_end(tmp_path):
     (rec,) = json.loads(out.read_text())
     assert rec["comparison"] == "Haufe patterns"
     assert rec["ours_time_s"] > 0 and rec["peer_time_s"] > 0
-    assert rec["agreement"]["max_rel"] < 1e-9  # low-rank route == explicit covariance
+    # low-rank route (float32 spectra) == explicit float64 covariance, to the target 1e-6
+    assert rec["agreement"]["max_rel"] < 1e-6
     assert "time ratio peer/ours" in p.stdout
