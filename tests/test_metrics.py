@@ -357,3 +357,108 @@ def test_ground_truth_bad_input():
     empty = compute_ground_truth_metrics(np.ones((2, 22, 10)), np.zeros((22, 10), bool),
                                          verbose=False)
     assert empty.isna().all().all()
+
+
+# --------------------------------------------------------------------------------------
+# fast paths of the block-wise implementation
+# --------------------------------------------------------------------------------------
+def _tricky_maps(rng, n=12, n_times=40):
+    """Explanations with ties at the thresholds, one-signed maps, zero runs."""
+    a = rng.standard_normal((n, 22, n_times))
+    a[0] = np.round(a[0])  # many ties, including at the percentile and the K-th value
+    a[1] = np.abs(a[1]) + 0.5  # all positive: the clipped map has no zero
+    a[2] = -np.abs(a[2])  # all <= 0 ... but one positive value
+    a[2, 0, 0] = 1.0
+    a[3, :20] = 0.0  # a long run of zeros
+    a[4] = np.round(a[4] * 4) / 4
+    a[5, :, :] = np.where(rng.random((22, n_times)) < 0.9, -1.0, a[5])  # top-K set > positives
+    return a
+
+
+@pytest.mark.parametrize("abs_explanation", [False, True])
+@pytest.mark.parametrize("ref", ["binary", "binary_x2", "repeated", "continuous", "ties"])
+def test_fast_paths_equal_braindecode_on_tricky_maps(abs_explanation, ref):
+    rng = np.random.default_rng(12)
+    a = _tricky_maps(rng)
+    if ref.startswith("binary"):
+        b = (rng.random(a.shape) < 0.1) * (2.0 if ref == "binary_x2" else 1.0)
+        b[6] = 0.0  # an all-zero reference (skipped)
+        b[7] = 1.0  # an all-one reference (constant: skipped)
+    elif ref == "repeated":  # one mask for all samples (its support is reused)
+        b = np.broadcast_to(rng.random(a.shape[1:]) < 0.1, a.shape).astype(float)
+    elif ref == "continuous":
+        b = rng.standard_normal(a.shape) ** 2 * (rng.random(a.shape) < 0.2)
+    else:
+        b = np.round(rng.standard_normal(a.shape) * 2) * (rng.random(a.shape) < 0.3)
+    kw = {"abs_explanation": abs_explanation, "prctile_val": 90}
+    expected, k12, k4 = _bd_all(a, b, **kw)
+    ours = compute_metrics(a, b, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False, **kw)
+    skipped = ours.isna().all(axis=1).to_numpy()
+    assert skipped.sum() == k12 == k4
+    np.testing.assert_array_equal(expected[skipped], 0.0)
+    np.testing.assert_allclose(ours.to_numpy()[~skipped], expected[~skipped], rtol=1e-9,
+                               atol=1e-12)
+
+
+def test_binary_reference_path_equals_general_path():
+    # All 16 scores min-max normalise the reference, so scaling a 0/1 mask (binary fast
+    # path) to 0/3 (general path) must not change them.
+    rng = np.random.default_rng(13)
+    a = rng.standard_normal((7, 22, 50))
+    gt = (rng.random(a.shape) < 0.07).astype(float)
+    names = METRIC_NAMES + SSIM_METRIC_NAMES
+    fast = compute_metrics(a, gt, metrics=names, verbose=False)
+    slow = compute_metrics(a, 3.0 * gt, metrics=names, verbose=False)
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-12, atol=1e-13)
+
+
+def test_block_size_does_not_change_scores(monkeypatch):
+    import neuroxai.metrics.similarity as sim
+
+    rng = np.random.default_rng(14)
+    a = _tricky_maps(rng, n=9, n_times=30)
+    b = _gt_mask(9, 30)
+    names = METRIC_NAMES + SSIM_METRIC_NAMES
+    ref = compute_metrics(a, b, metrics=names, verbose=False)
+    monkeypatch.setattr(sim, "_CHUNK_VALUES", 1)  # one sample per block
+    one = compute_metrics(a, b, metrics=names, batch_size=4, verbose=False)
+    pd.testing.assert_frame_equal(ref, one, rtol=1e-13, atol=1e-14)
+
+
+def test_nonfinite_checked_through_row_sums():
+    rng = np.random.default_rng(15)
+    a = rng.standard_normal((5, 22, 20))
+    gt = _gt_mask(5, 20)
+    for bad_a, bad_b in ((np.nan, None), (np.inf, None), (None, -np.inf), (None, np.nan)):
+        x, y = a.copy(), gt.copy()
+        if bad_a is not None:
+            x[3, 4, 5] = bad_a
+        if bad_b is not None:
+            y[2, 1, 0] = bad_b
+        with pytest.raises(NonFiniteError, match="maps_a" if bad_a is not None else "maps_b"):
+            compute_metrics(x, y, metrics=METRIC_NAMES, verbose=False)
+    # finite values whose sums overflow are scored, not rejected
+    with np.errstate(all="ignore"):
+        s = compute_metrics(a * 1e307, gt, metrics=["Cosine_raw"], verbose=False)
+    assert s.shape == (5, 1)
+
+
+@pytest.mark.parametrize("win", [3, 5, 7, 9, 13])
+def test_box_mean_equals_uniform_filter_crop(win):
+    from scipy.ndimage import uniform_filter
+
+    from neuroxai.metrics.similarity import _box_mean
+
+    z = np.random.default_rng(16).standard_normal((2, 17, 31))
+    pad = (win - 1) // 2
+    ref = uniform_filter(z, size=(1, win, win))[:, pad:17 - pad, pad:31 - pad]
+    np.testing.assert_allclose(_box_mean(z, win), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_order_stats_equal_sort():
+    from neuroxai.metrics.similarity import _order_stats
+
+    rng = np.random.default_rng(17)
+    for row in (rng.standard_normal(101), np.round(rng.standard_normal(101)), np.zeros(101)):
+        idx = [0, 3, 4, 50, 95, 96, 100]
+        np.testing.assert_array_equal(_order_stats(row.copy(), idx), np.sort(row)[idx])

@@ -73,6 +73,12 @@ _MODES = ("channel", "topomap")
 # ---------------------------------------------------------------------------------------
 # vectorised row-wise helpers (n rows = samples, F columns = flattened map)
 # ---------------------------------------------------------------------------------------
+# Rows are scored in blocks of about this many values (2 maps of 22 x 1125): the block's
+# scratch arrays (reused, never reallocated) stay in the CPU caches, where a numpy pass
+# is several times faster than one streaming a whole batch through memory.
+_CHUNK_VALUES = 1 << 16
+
+
 def _div(num, den):
     """num / den, NaN where den == 0 (an undefined score, not a zero score)."""
     num = np.asarray(num, dtype=float)
@@ -82,6 +88,8 @@ def _div(num, den):
 
 
 def _rowdot(x, y):
+    # not np.vecdot: it calls a multithreaded BLAS dot, which is slower than einsum's
+    # single-threaded loop on a busy machine (10x slower on 2 shared cores)
     return np.einsum("ij,ij->i", x, y)
 
 
@@ -97,10 +105,80 @@ def _row_pearson(x, y):
     return _div(_rowdot(xc, yc), np.sqrt(_rowdot(xc, xc) * _rowdot(yc, yc)))
 
 
-def _minmax(x, lo, hi):
-    rng = hi - lo
-    rng = np.where(rng > 0, rng, 1.0)  # constant rows are skipped anyway
-    return (x - lo[:, None]) / rng[:, None]
+class _NonFiniteSums(Exception):
+    """Internal: a row sum is NaN/Inf (the caller checks the inputs and names them)."""
+
+
+class _Scratch:
+    """Reusable scratch arrays of shape (rows, n_features), handed out by name."""
+
+    def __init__(self, rows, n_feat):
+        self.rows, self.n_feat, self._arrays = rows, n_feat, {}
+
+    def __call__(self, name, m, dtype=float):
+        arr = self._arrays.get(name)
+        if arr is None:
+            arr = self._arrays[name] = np.empty((self.rows, self.n_feat), dtype=dtype)
+        return arr[:m]
+
+
+# ---------------------------------------------------------------------------------------
+# order statistics
+# ---------------------------------------------------------------------------------------
+def _lerp(lo, hi, t):
+    """numpy's percentile interpolation (``_lerp``), for identical thresholds."""
+    diff = hi - lo
+    return hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
+
+
+def _percentile_index(n_feat, q):
+    v = (n_feat - 1) * (q / 100.0)
+    j = min(int(np.floor(v)), n_feat - 1)
+    return j, min(j + 1, n_feat - 1), v - np.floor(v)
+
+
+def _order_stats(row, idx):
+    """Values of ascending order statistics ``idx`` of a 1-D array, which is reordered.
+
+    One introselect over the row for the smallest index, then selections in the
+    (short) part above it: cheaper than ``np.partition`` with several kth, which
+    selects each one in a long segment.
+    """
+    out, base, seg = [], 0, row
+    for i in idx:
+        rel = i - base
+        seg.partition(rel)
+        out.append(seg[rel])
+        seg, base = seg[rel + 1:], i + 1
+    return out
+
+
+def _percentile_rows(x, q, x_lo=None, x_hi=None):
+    """Per-row ``np.percentile(x, q, axis=1)`` (linear), from single-kth selections.
+
+    ``np.percentile`` partitions at two indices, which costs several times more
+    than one partition; the next order statistic is the minimum of the upper part.
+    With ``x_lo``/``x_hi`` given, rows whose order statistics sit in a run of ties
+    at an extreme (binary masks, where numpy's introselect is slow) are settled by
+    counting.
+    """
+    m, n_feat = x.shape
+    j, j1, t = _percentile_index(n_feat, q)
+    xj = np.empty(m)
+    xj1 = np.empty(m)
+    todo = np.ones(m, dtype=bool)
+    if x_hi is not None:
+        top = np.count_nonzero(x == x_hi[:, None], axis=1) >= n_feat - j
+        bot = ~top & (np.count_nonzero(x == x_lo[:, None], axis=1) >= j1 + 1)
+        xj[top] = xj1[top] = x_hi[top]
+        xj[bot] = xj1[bot] = x_lo[bot]
+        todo = ~(top | bot)
+    if todo.any():
+        rows = x[todo] if not todo.all() else x
+        part = np.partition(rows, j, axis=1)
+        xj[todo] = part[:, j]
+        xj1[todo] = part[:, j1:].min(axis=1)
+    return _lerp(xj, xj1, t)
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,25 +194,106 @@ def _fit_win_size(requested, shape):
     return max(win, 3)
 
 
+def _window_sums(z, win, axis):
+    """Sums of ``win`` consecutive values along ``axis`` (windows inside the array).
+
+    Built by doubling (sums of 2, 4, ... values, combined along the bits of ``win``):
+    about 4 additions per value for win = 7. A cumulative sum needs two, but np.cumsum
+    is ~10x slower than np.add per value, and differences of large running totals lose
+    digits that local sums keep.
+    """
+    n_out = z.shape[axis] - win + 1
+
+    def part(arr, start, length):
+        sl = [slice(None)] * arr.ndim
+        sl[axis] = slice(start, start + length)
+        return arr[tuple(sl)]
+
+    out, first, offset, cur, width = None, None, 0, z, 1  # cur[i] = sum(z[i:i + width])
+    while True:
+        if win & width:
+            blk = part(cur, offset, n_out)
+            if first is None:
+                first = blk  # added to the next block rather than copied
+            elif out is None:
+                out = first + blk
+            else:
+                out += blk
+            offset += width
+        if 2 * width > win:
+            return first.copy() if out is None else out
+        size = cur.shape[axis] - width
+        cur = part(cur, 0, size) + part(cur, width, size)
+        width *= 2
+
+
 def _box_mean(z, win):
-    """Mean over every ``win x win`` window lying inside each image (skimage's
-    uniform filter followed by its border crop)."""
-    pad = (win - 1) // 2
-    h, w = z.shape[1:]
-    return uniform_filter(z, size=(1, win, win))[:, pad:h - pad, pad:w - pad]
+    """Mean over every ``win x win`` window lying inside each image of a stack.
+
+    skimage's uniform filter followed by its border crop (= torch's ``avg_pool2d``
+    with stride 1, braindecode's SSIM), for a stack (n, h, w).
+    """
+    out = _window_sums(_window_sums(z, win, 1), win, 2)
+    out *= 1.0 / (win * win)
+    return out
 
 
-def _ssim_from_moments(ux, uy, uxx, uyy, uxy, data_range, win, window_mask=None):
-    cov_norm = win * win / (win * win - 1.0)
-    vx = cov_norm * (uxx - ux * ux)
-    vy = cov_norm * (uyy - uy * uy)
-    vxy = cov_norm * (uxy - ux * uy)
-    c1 = ((0.01 * data_range) ** 2)[:, None, None]
-    c2 = ((0.03 * data_range) ** 2)[:, None, None]
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+def _window_mean(s, window_mask):
     if window_mask is None:
         return s.reshape(len(s), -1).mean(axis=1)
     return s[:, window_mask].mean(axis=1)
+
+
+def _ssim_terms(ux, uy, uyy, uxy, lo=None, rng=None):
+    """``(ux*uy, uy*uy, var_y, cov_xy)`` from box means, the (co)variances without
+    skimage's Bessel factor (see :func:`_ssim_index`).
+
+    With ``lo``/``rng`` the second image is taken as ``(y - lo) / rng``: a min-max
+    normalised map shares the box means of the raw one, transformed.
+    """
+    q = uy * uy
+    p = ux * uy
+    vy = np.subtract(uyy, q)
+    vxy = np.subtract(uxy, p)
+    if lo is not None:
+        inv = (1.0 / rng)[:, None, None]
+        vy *= inv * inv
+        vxy *= inv
+        uy = uy - lo[:, None, None]
+        uy *= inv
+        np.multiply(ux, uy, out=p)
+        np.multiply(uy, uy, out=q)
+    return p, q, vy, vxy
+
+
+def _ssim_constants(data_range, win, m):
+    """Halved SSIM constants: C1 / 2 and C2 / (2 * Bessel factor)."""
+    dr = np.broadcast_to(np.asarray(data_range, dtype=float), (m,))[:, None, None]
+    cov_norm = win * win / (win * win - 1.0)
+    return 0.5 * (0.01 * dr) ** 2, 0.5 * (0.03 * dr) ** 2 / cov_norm
+
+
+def _ssim_index(terms, ux2, vx, data_range, win, window_mask=None):
+    """Mean SSIM of each pair (skimage's formula, uniform window, sample covariance).
+
+    ``((2 ux uy + C1)(2 cov + C2)) / ((ux^2 + uy^2 + C1)(var_x + var_y + C2))`` with
+    (co)variances scaled by the Bessel factor ``cn``. Halving ``C1`` and ``C2 / cn``
+    instead of doubling ``ux uy`` and ``cov`` (exact in floating point) leaves a
+    factor 4; ``cn`` cancels between numerator and denominator. ``terms`` are
+    overwritten.
+    """
+    p, q, vy, vxy = terms
+    c1h, c2h = _ssim_constants(data_range, win, len(p))
+    p += c1h
+    vxy += c2h
+    p *= vxy
+    q += ux2
+    q += 2 * c1h
+    vy += vx
+    vy += 2 * c2h
+    q *= vy
+    p /= q
+    return 4.0 * _window_mean(p, window_mask)
 
 
 def _batched_ssim(x, y, data_range, win, window_mask=None):
@@ -145,10 +304,10 @@ def _batched_ssim(x, y, data_range, win, window_mask=None):
     batch: skimage works one image at a time (1.2k Python calls for 288 samples x 4
     variants). ``window_mask`` (over the cropped windows) restricts the mean.
     """
-    return _ssim_from_moments(
-        _box_mean(x, win), _box_mean(y, win), _box_mean(x * x, win), _box_mean(y * y, win),
-        _box_mean(x * y, win), data_range, win, window_mask,
-    )
+    ux = _box_mean(x, win)
+    ux2 = ux * ux
+    terms = _ssim_terms(ux, _box_mean(y, win), _box_mean(y * y, win), _box_mean(x * y, win))
+    return _ssim_index(terms, ux2, _box_mean(x * x, win) - ux2, data_range, win, window_mask)
 
 
 def _range_or_one(x):
@@ -193,134 +352,254 @@ def _hog_features(images, hog_kwargs, block_mask, progress):
 # ---------------------------------------------------------------------------------------
 # braindecode's 12 metrics and 4 SSIM variants, from row statistics
 # ---------------------------------------------------------------------------------------
-def _percentile_rows(x, q, x_lo=None, x_hi=None):
-    """Per-row ``np.percentile(x, q, axis=1)`` (linear), from one single-kth partition.
-
-    ``np.percentile`` partitions at two indices, which costs several times more
-    than one partition; the next order statistic is the minimum of the upper part.
-    With ``x_lo``/``x_hi`` given, rows whose order statistics sit in a run of ties
-    at an extreme (binary masks, where numpy's introselect is slow) are settled by
-    counting.
-    """
-    m, n_feat = x.shape
-    v = (n_feat - 1) * (q / 100.0)
-    j = min(int(np.floor(v)), n_feat - 1)
-    j1 = min(j + 1, n_feat - 1)
-    t = v - np.floor(v)
-    xj = np.empty(m)
-    xj1 = np.empty(m)
-    todo = np.ones(m, dtype=bool)
-    if x_hi is not None:
-        top = np.count_nonzero(x == x_hi[:, None], axis=1) >= n_feat - j
-        bot = ~top & (np.count_nonzero(x == x_lo[:, None], axis=1) >= j1 + 1)
-        xj[top] = xj1[top] = x_hi[top]
-        xj[bot] = xj1[bot] = x_lo[bot]
-        todo = ~(top | bot)
-    if todo.any():
-        rows = x[todo] if not todo.all() else x
-        part = np.partition(rows, j, axis=1)
-        xj[todo] = part[:, j]
-        xj1[todo] = part[:, j1:].min(axis=1)
-    diff = xj1 - xj  # numpy's _lerp, for identical thresholds
-    return xj1 - diff * (1 - t) if t >= 0.5 else xj + diff * t
-
-
-def _kth_largest_rows(x, k):
-    """The k-th largest value of each row (k varies by row); -inf where k <= 0."""
-    n_feat = x.shape[1]
-    out = np.full(x.shape[0], -np.inf)
-    for kk in np.unique(k):  # rows sharing a K are partitioned together
-        if kk <= 0:
-            continue
-        rows = np.flatnonzero(k == kk)
-        out[rows] = np.partition(x[rows], n_feat - kk, axis=1)[:, n_feat - kk]
-    return out
-
-
-def _core_scores(A, G, abs_explanation, prctile_val, support, positive, ssim, to_img, win,
-                 window_mask, need_core=True):
-    """braindecode's metric definitions, computed from row sums.
+def _core_scores(A, G, abs_reference, abs_explanation, prctile_val, support, positive, ssim,
+                 to_img, win, window_mask, need_core=True, check_sums=False):
+    """braindecode's metric definitions, computed from row sums, block by block.
 
     braindecode materialises every min-max-normalised and thresholded map and
     reduces each one; cosine and Pearson of min-max-normalised maps are functions
     of a few row sums of the raw maps (the normalisation is a per-row affine map),
-    so we reduce the raw maps once and only materialise the thresholded maps.
+    so we reduce the raw maps and materialise only the thresholded ones, a few rows
+    at a time in reused scratch arrays (see ``_CHUNK_VALUES``).
     """
-    n_feat = A.shape[1]
-    B = np.abs(A) if abs_explanation else np.maximum(A, 0.0)
-    a_lo, a_hi = A.min(axis=1), A.max(axis=1)
+    m, n_feat = A.shape
+    rows = max(1, min(m, _CHUNK_VALUES // n_feat))
+    scratch = _Scratch(rows, n_feat)
+    stats, res, ref_cache = {}, {name: np.empty(m) for name in ssim}, {}
+    for start in range(0, m, rows):
+        sl = slice(start, min(start + rows, m))
+        part_stats, part_ssim = _block_stats(
+            A[sl], G[sl], abs_reference, abs_explanation, prctile_val,
+            None if support is None else support[sl], None if positive is None else positive[sl],
+            ssim, to_img, win, window_mask, need_core, scratch, check_sums, ref_cache,
+        )
+        for name, val in part_stats.items():
+            stats.setdefault(name, np.empty(m, dtype=np.asarray(val).dtype))[sl] = val
+        for name in ssim:
+            res[name][sl] = part_ssim[name]
+    for name in ssim:
+        res[name][stats["skip"]] = np.nan
+    if need_core:
+        res.update(_scores_from_stats(stats, n_feat))
+    return res
+
+
+def _block_stats(A, G, abs_reference, abs_explanation, q, support, positive, ssim, to_img,
+                 win, window_mask, need_core, buf, check_sums=False, ref_cache=None):
+    """Row statistics of one block of samples (and its SSIMs)."""
+    m, n_feat = A.shape
+    dot = _rowdot
+    ref_cache = {} if ref_cache is None else ref_cache
+    # explanation: range, and B = |A| or A clipped at 0 (braindecode's "abs" map)
+    a_lo, a_hi, s_a = A.min(axis=1), A.max(axis=1), A.sum(axis=1)
+    B = buf("B", m)
     if abs_explanation:
+        np.abs(A, out=B)
         b_lo, b_hi = B.min(axis=1), B.max(axis=1)
     else:  # clipping commutes with min and max
+        np.maximum(A, 0.0, out=B)
         b_lo, b_hi = np.maximum(a_lo, 0.0), np.maximum(a_hi, 0.0)
-    g_lo, g_hi = G.min(axis=1), G.max(axis=1)
-    s_a, s_b, s_g = A.sum(axis=1), B.sum(axis=1), G.sum(axis=1)
-    skip = (s_b == 0) | (s_g == 0) | (a_lo == a_hi) | (b_lo == b_hi) | (g_lo == g_hi)
-    g_rng = np.where(g_hi > g_lo, g_hi - g_lo, 1.0)
     b_rng = np.where(b_hi > b_lo, b_hi - b_lo, 1.0)
+    s_b = B.sum(axis=1)
+    # reference. A ground-truth mask often repeats over consecutive samples (one for all,
+    # or one per class with trials sorted): a block whose rows all equal the last 0/1 mask
+    # seen reuses its statistics and its support (indices of its ones), against which the
+    # dot products need only the few values it covers.
+    mask = ref_cache.get("mask") if support is None else None
+    cached = mask is not None and all(np.array_equal(row, mask) for row in G)
+    if cached:
+        if ref_cache.get("support") is None:
+            ref_cache["support"] = np.flatnonzero(mask)
+        g_lo, g_hi, s_g = np.zeros(m), np.ones(m), np.full(m, float(ref_cache["support"].size))
+    else:
+        g_lo = G.min(axis=1)
+        if abs_reference and (g_lo < 0).any():
+            G = np.abs(G, out=buf("G", m))
+            g_lo = G.min(axis=1)
+        g_hi, s_g = G.max(axis=1), G.sum(axis=1)
+    if check_sums and not (np.isfinite(s_a).all() and np.isfinite(s_g).all()):
+        raise _NonFiniteSums
+    st = {"skip": (s_b == 0) | (s_g == 0) | (a_lo == a_hi) | (b_lo == b_hi) | (g_lo == g_hi)}
 
-    # G_top: min-max-normalised reference, zero below its percentile
-    thr_g = _percentile_rows(G, prctile_val, g_lo, g_hi)
-    G_top = np.where(G < thr_g[:, None], 0.0, (G - g_lo[:, None]) / g_rng[:, None])
-    # A_top: raw explanation, zero below its percentile
-    thr_a = _percentile_rows(A, prctile_val)
-    A_top = np.where(A < thr_a[:, None], 0.0, A)
-    res = {}
+    # A 0/1 reference (a ground-truth mask) is its own min-max normalisation, top-percentile
+    # map and support, which saves most passes over it. sum(G * (1 - G)) is 0 exactly when
+    # every value of G in [0, 1] is 0 or 1 (each product is >= 0 and 0 only there).
+    binary = cached or bool(np.all((g_lo == 0) & ((g_hi == 1) | (g_hi == 0))))
+    if binary and not cached:
+        binary = not dot(G, np.subtract(1.0, G, out=buf("W", m))).any()
+        if binary and 0 < s_g[-1] < n_feat and support is None:
+            ref_cache.update(mask=G[-1].copy(), support=None)  # support found when reused
+    if binary:
+        G_norm = G_top = G
+    else:
+        g_rng = np.where(g_hi > g_lo, g_hi - g_lo, 1.0)
+        G_norm = np.subtract(G, g_lo[:, None], out=buf("Gn", m))
+        G_norm /= g_rng[:, None]
+        # like braindecode, the percentile of the normalised map (0 and 1 are its extremes)
+        thr_g = _percentile_rows(G_norm, q, np.zeros(m), (g_hi > g_lo).astype(float))
+        G_top = np.greater_equal(G_norm, thr_g[:, None], out=buf("Gt", m))
+        G_top *= G_norm
+    if need_core:
+        if binary:
+            n_g, Gb = s_g, G
+        else:
+            Gb = buf("Gb", m)
+            if support is None:
+                np.not_equal(G, 0.0, out=Gb)
+            else:
+                np.copyto(Gb, support)
+            n_g = Gb.sum(axis=1)
+        if positive is not None:
+            k = positive.sum(axis=1)
+        elif (g_lo >= 0).all():
+            k = n_g.astype(int)
+        else:
+            k = np.count_nonzero(G > 0, axis=1)
+    else:
+        k = np.zeros(m, dtype=int)
 
+    # thresholds: top percentile of A and K-th largest of B, K = number of positive
+    # reference values; and the statistics of the values kept, from the partitioned copy
+    top = _top_stats(A, B, buf("P", m), q, k, b_lo, b_rng, abs_explanation)
+    thr_a, thr_b = top["thr_a"], top["thr_b"]
+    A_top = None
+    if ssim or not cached or not top["ok"].all():
+        A_top = np.greater_equal(A, thr_a[:, None], out=buf("T", m))
+        A_top *= A  # braindecode's where(A < thr, 0, A)
+
+    ssim_res = {}
     if ssim:
-        # Box means are linear, so the raw and min-max-normalised explanation share
-        # their filtered moments and the reference's are filtered once: 13 filters
-        # instead of braindecode's 20 (the filters are most of the cost).
-        def box(z):
-            return _box_mean(to_img(z), win)
-
-        G_norm = _minmax(G, g_lo, g_hi)
-        if {"SSIM_absnorm", "SSIM_norm", "SSIM_raw"} & set(ssim):
-            u_g, u_gg = box(G_norm), box(G_norm * G_norm)
-        if "SSIM_topperc" in ssim:
-            u_t, u_tt = box(G_top), box(G_top * G_top)
-            res["SSIM_topperc"] = _ssim_from_moments(
-                u_t, box(A_top), u_tt, box(A_top * A_top), box(A_top * G_top),
-                _range_or_one(A_top), win, window_mask,
-            )
-        if "SSIM_absnorm" in ssim:
-            B_norm = _minmax(B, b_lo, b_hi)
-            res["SSIM_absnorm"] = _ssim_from_moments(
-                u_g, box(B_norm), u_gg, box(B_norm * B_norm), box(B_norm * G_norm),
-                _range_or_one(B_norm), win, window_mask,
-            )
-        if {"SSIM_norm", "SSIM_raw"} & set(ssim):
-            u_a, u_aa, u_ag = box(A), box(A * A), box(A * G_norm)
-            if "SSIM_raw" in ssim:
-                res["SSIM_raw"] = _ssim_from_moments(
-                    u_g, u_a, u_gg, u_aa, u_ag, _range_or_one(A), win, window_mask
-                )
-            if "SSIM_norm" in ssim:
-                lo = a_lo[:, None, None]
-                rng = np.where(a_hi > a_lo, a_hi - a_lo, 1.0)[:, None, None]
-                res["SSIM_norm"] = _ssim_from_moments(
-                    u_g, (u_a - lo) / rng, u_gg, (u_aa - 2 * lo * u_a + lo * lo) / rng**2,
-                    # a min-max-normalised map spans exactly 1
-                    (u_ag - lo * u_g) / rng, np.ones(len(A)), win,
-                    window_mask,
-                )
-        for name in ssim:
-            res[name][skip] = np.nan
+        _block_ssim(ssim_res, ssim, A, B, A_top, G_norm, G_top, binary, a_lo, a_hi, b_lo, b_hi,
+                    to_img, win, window_mask)
     if not need_core:
-        return res
+        return st, ssim_res
 
-    if support is None:
-        support = G != 0
-        positive = (G > 0) if (g_lo < 0).any() else support
-    Gb = support.astype(float)
-    n_g = Gb.sum(axis=1)
-    k = positive.sum(axis=1) if positive is not support else n_g.astype(int)
-    skip_core = skip | (k == 0)
+    st.update(a_lo=a_lo, b_lo=b_lo, g_lo=g_lo, s_a=s_a, s_b=s_b, s_g=s_g, n_g=n_g, k=k,
+              s_aa=dot(A, A), s_bb=dot(B, B))
+    if binary:
+        st.update(s_gg=s_g, s_gt=s_g, ss_gt=s_g)
+    else:
+        st.update(s_gg=dot(G, G), d_agb=dot(A, Gb), d_bgb=dot(B, Gb), s_gt=G_top.sum(axis=1),
+                  ss_gt=dot(G_top, G_top))
+    if cached:
+        _support_cross_stats(st, A, B, ref_cache["support"], thr_a, thr_b, b_lo, b_rng)
+    else:
+        _dense_cross_stats(st, A, B, G, Gb, A_top, G_top, binary, thr_a, thr_b, b_lo, b_rng,
+                           top["ok"], buf)
+    bad = ~top["ok"]
+    if bad.any():  # ties at a threshold: the statistics of the kept values, from the maps
+        is_top = B[bad] >= thr_b[bad, None]
+        B_topk = np.where(is_top, (B[bad] - b_lo[bad, None]) / b_rng[bad, None], 0.0)
+        top["n_top"][bad] = np.count_nonzero(B_topk, axis=1)
+        top["s_kt"][bad] = B_topk.sum(axis=1)
+        top["ss_kt"][bad] = dot(B_topk, B_topk)
+        top["s_at"][bad] = A_top[bad].sum(axis=1)
+        top["ss_at"][bad] = dot(A_top[bad], A_top[bad])
+    st.update((name, top[name]) for name in ("n_top", "s_kt", "ss_kt", "s_at", "ss_at"))
+    return st, ssim_res
 
+
+def _dense_cross_stats(st, A, B, G, Gb, A_top, G_top, binary, thr_a, thr_b, b_lo, b_rng, ok,
+                       buf):
+    """Dot products of the (thresholded) explanation maps with the reference maps."""
     dot = _rowdot
-    s_aa, s_bb, s_gg = dot(A, A), dot(B, B), dot(G, G)
-    d_ag, d_bg = dot(A, G), dot(B, G)
-    d_agb, d_bgb = dot(A, Gb), dot(B, Gb)
+    st["d_ag"], st["d_bg"] = dot(A, G), dot(B, G)
+    if binary:
+        st["d_agb"], st["d_bgb"] = st["d_ag"], st["d_bg"]
+    # top percentile of the raw explanation vs that of the normalised reference
+    st["d_tt"] = dot(A_top, G_top)
+    if (thr_a >= 0).all():  # A_top >= 0
+        st["mass_top"] = st["d_tt"] if binary else dot(A_top, Gb)
+    else:
+        st["mass_top"] = dot(np.abs(A_top, out=buf("W", len(A))), Gb)
+    # top-K of the normalised explanation (braindecode's B_topk), zero elsewhere
+    is_top = np.greater_equal(B, thr_b[:, None], out=buf("M", len(A)))
+    if ok.all() and (b_lo == 0).all():
+        # the kept values are > 0 = b_lo: none normalises to 0
+        st["rank_top"] = dot(is_top, Gb)
+        st["d_kt"] = np.einsum("ij,ij,ij->i", is_top, B, G_top) / b_rng
+    else:
+        B_topk = np.subtract(B, b_lo[:, None], out=buf("W", len(A)))
+        B_topk *= is_top
+        B_topk /= b_rng[:, None]
+        st["rank_top"] = dot(np.not_equal(B_topk, 0.0, out=is_top), Gb)
+        st["d_kt"] = dot(B_topk, G_top)
+
+
+def _support_cross_stats(st, A, B, support, thr_a, thr_b, b_lo, b_rng):
+    """:func:`_dense_cross_stats` for a 0/1 reference given by its ``support`` (indices
+    of its ones, a few percent of the map): sums over the values there."""
+    A_s, B_s = np.take(A, support, axis=1), np.take(B, support, axis=1)
+    st["d_ag"] = st["d_agb"] = A_s.sum(axis=1)
+    st["d_bg"] = st["d_bgb"] = B_s.sum(axis=1)
+    kept = A_s >= thr_a[:, None]
+    st["d_tt"] = np.where(kept, A_s, 0.0).sum(axis=1)
+    st["mass_top"] = np.where(kept, np.abs(A_s), 0.0).sum(axis=1)
+    B_topk = np.where(B_s >= thr_b[:, None], (B_s - b_lo[:, None]) / b_rng[:, None], 0.0)
+    st["rank_top"] = np.count_nonzero(B_topk, axis=1).astype(float)
+    st["d_kt"] = B_topk.sum(axis=1)
+
+
+def _top_stats(A, B, P, q, k, b_lo, b_rng, abs_explanation):
+    """Thresholds of the top sets of each row, and sums over the values they keep.
+
+    ``thr_a``: ``np.percentile(A, q)``; ``thr_b``: the K-th largest value of B (K = ``k``,
+    none where 0). The kept values ``A >= thr_a`` and ``B >= thr_b`` are a few percent of
+    each row, and after selecting the order statistics in a copy they lie at its end:
+    their count, sum and sum of squares (those of B min-max normalised) come from there.
+    ``ok`` is False where a tie at a threshold leaves kept values elsewhere, or where a
+    kept value of B normalises to 0 (the caller then reduces the masked maps).
+    """
+    m, n_feat = A.shape
+    j, j1, t = _percentile_index(n_feat, q)
+    np.copyto(P, A)
+    names = ("thr_a", "thr_b", "s_at", "ss_at", "n_top", "s_kt", "ss_kt")
+    out = {name: np.zeros(m) for name in names}
+    out["thr_b"][:] = np.inf
+    ok = np.ones(m, dtype=bool)
+    for r in range(m):
+        row = P[r]
+        kk = n_feat - int(k[r]) if k[r] > 0 else -1
+        idx = {j - 1, j, j1}
+        if kk >= 0 and not abs_explanation:
+            # B = max(A, 0) is monotone in A: its K-th largest is that of A, clipped
+            idx |= {kk - 1, kk}
+        idx = sorted(i for i in idx if i >= 0)
+        vals = dict(zip(idx, _order_stats(row, idx)))
+        xj = vals[j]
+        thr = _lerp(xj, vals[j1], t)
+        if thr > xj:  # the kept values are exactly those above position j
+            start = j1
+        else:
+            start = j
+            ok[r] &= j == 0 or vals[j - 1] < xj
+        seg = row[start:]
+        out["thr_a"][r], out["s_at"][r], out["ss_at"][r] = thr, seg.sum(), seg @ seg
+        if kk < 0:
+            continue
+        if abs_explanation:
+            np.copyto(row, B[r])
+            idx = [i for i in (kk - 1, kk) if i >= 0]
+            vals = dict(zip(idx, _order_stats(row, idx)))
+        xk = vals[kk]
+        out["thr_b"][r] = max(xk, 0.0) if not abs_explanation else xk
+        # all kept values > b_lo (else some normalise to 0) and none left below kk
+        ok[r] &= kk > 0 and vals[kk - 1] < xk and out["thr_b"][r] > b_lo[r]
+        seg = row[kk:]
+        if b_lo[r] != 0:
+            seg = seg - b_lo[r]
+        out["n_top"][r], out["s_kt"][r], out["ss_kt"][r] = len(seg), seg.sum(), seg @ seg
+    out["s_kt"] /= b_rng
+    out["ss_kt"] /= b_rng * b_rng
+    out["ok"] = ok
+    return out
+
+
+def _scores_from_stats(st, n_feat):
+    """The 12 metrics from the row statistics of :func:`_block_stats`."""
+    a_lo, b_lo, g_lo = st["a_lo"], st["b_lo"], st["g_lo"]
+    s_a, s_b, s_g, n_g = st["s_a"], st["s_b"], st["s_g"], st["n_g"]
+    s_aa, s_bb, s_gg, d_ag, d_bg = st["s_aa"], st["s_bb"], st["s_gg"], st["d_ag"], st["d_bg"]
 
     # cos(x - x_lo, y - y_lo) from sums: the scale of min-max normalisation cancels
     def shifted_dot(d_xy, s_x, s_y, x_lo, y_lo):
@@ -334,6 +613,7 @@ def _core_scores(A, G, abs_explanation, prctile_val, support, positive, ssim, to
         return _div(cov, np.sqrt(np.maximum(n_feat * s_xx - s_x * s_x, 0)
                                  * np.maximum(n_feat * s_yy - s_y * s_y, 0)))
 
+    res = {}
     gg_shift = shifted_sq(s_gg, s_g, g_lo)
     res["Cosine_raw"] = _div(shifted_dot(d_ag, s_a, s_g, 0.0, g_lo), np.sqrt(gg_shift * s_aa))
     res["Cosine_norm"] = _div(shifted_dot(d_ag, s_a, s_g, a_lo, g_lo),
@@ -343,26 +623,77 @@ def _core_scores(A, G, abs_explanation, prctile_val, support, positive, ssim, to
     res["Pearson_norm_vs_refnorm"] = pearson(d_ag, s_a, s_g, s_aa, s_gg)
     res["Pearson_raw_vs_refnorm"] = res["Pearson_norm_vs_refnorm"].copy()
     res["Pearson_absnorm_vs_refnorm"] = pearson(d_bg, s_b, s_g, s_bb, s_gg)
-    res["RelevanceMassAccuracy_norm"] = _div(d_agb - a_lo * n_g, s_a - n_feat * a_lo)
-    res["RelevanceMassAccuracy_absnorm"] = _div(d_bgb - b_lo * n_g, s_b - n_feat * b_lo)
-
-    abs_top = np.abs(A_top) if (thr_a < 0).any() else A_top
-    s_at = A_top.sum(axis=1)
-    res["RelevanceMassAccuracy_topperc"] = _div(dot(abs_top, Gb), s_at)
-    res["Cosine_topperc_abs"] = _row_cosine(G_top, A_top)
-
-    # top-K of the normalised |explanation|; K = number of positive reference values
-    thr_b = _kth_largest_rows(B, k)
-    B_topk = np.where(B < thr_b[:, None], 0.0, (B - b_lo[:, None]) / b_rng[:, None])
-    is_topk = (B_topk != 0).astype(float)
-    res["RelevanceRankAccuracy_topK"] = _div(dot(is_topk, Gb), is_topk.sum(axis=1))
-    res["Pearson_topK_vs_topperc"] = pearson(
-        dot(B_topk, G_top), B_topk.sum(axis=1), G_top.sum(axis=1), dot(B_topk, B_topk),
-        dot(G_top, G_top),
-    )
+    res["RelevanceMassAccuracy_norm"] = _div(st["d_agb"] - a_lo * n_g, s_a - n_feat * a_lo)
+    res["RelevanceMassAccuracy_absnorm"] = _div(st["d_bgb"] - b_lo * n_g, s_b - n_feat * b_lo)
+    res["RelevanceMassAccuracy_topperc"] = _div(st["mass_top"], st["s_at"])
+    res["Cosine_topperc_abs"] = _div(st["d_tt"], np.sqrt(st["ss_gt"] * st["ss_at"]))
+    res["RelevanceRankAccuracy_topK"] = _div(st["rank_top"], st["n_top"])
+    res["Pearson_topK_vs_topperc"] = pearson(st["d_kt"], st["s_kt"], st["s_gt"], st["ss_kt"],
+                                             st["ss_gt"])
+    skip = st["skip"] | (st["k"] == 0)
     for name in METRIC_NAMES:
-        res[name][skip_core] = np.nan
+        res[name][skip] = np.nan
     return res
+
+
+def _block_ssim(res, ssim, A, B, A_top, G_norm, G_top, binary, a_lo, a_hi, b_lo, b_hi, to_img,
+                win, window_mask):
+    """The 4 SSIM variants of braindecode for a block of samples, one sample at a time
+    (the dozen filtered maps of one sample stay in the CPU cache).
+
+    Box means are linear, so the raw and min-max-normalised explanations share their
+    filtered moments (transformed, not refiltered), and a 0/1 reference is its own
+    normalised and top-percentile map and square: 10 to 13 box filters per sample
+    instead of braindecode's 20.
+    """
+    m, n_feat = A.shape
+    want = set(ssim)
+    for name in ssim:
+        res[name] = np.empty(m)
+    ones = np.ones(1)
+    a_rng = np.where(a_hi > a_lo, a_hi - a_lo, 1.0)
+    b_rng = np.where(b_hi > b_lo, b_hi - b_lo, 1.0)
+    t_rng = _range_or_one(A_top) if "SSIM_topperc" in want else None
+    prod = np.empty((1, n_feat))
+
+    def box(z):
+        return _box_mean(to_img(z), win)
+
+    def moments(x, y):  # box means of y, y^2 and x*y
+        return box(y), box(np.multiply(y, y, out=prod)), box(np.multiply(x, y, out=prod))
+
+    for r in range(m):
+        sl = slice(r, r + 1)
+        x = G_norm[sl]
+        ux = box(x)
+        ux2 = ux * ux
+        vx = (ux if binary else box(np.multiply(x, x, out=prod))) - ux2
+        if "SSIM_topperc" in want:
+            xt = G_top[sl]
+            if binary:
+                ut, ut2, vt = ux, ux2, vx
+            else:
+                ut = box(xt)
+                ut2 = ut * ut
+                vt = box(np.multiply(xt, xt, out=prod)) - ut2
+            res["SSIM_topperc"][r] = _ssim_index(
+                _ssim_terms(ut, *moments(xt, A_top[sl])), ut2, vt, t_rng[sl], win, window_mask
+            )[0]
+        if "SSIM_absnorm" in want:  # a min-max-normalised map spans exactly 1
+            res["SSIM_absnorm"][r] = _ssim_index(
+                _ssim_terms(ux, *moments(x, B[sl]), b_lo[sl], b_rng[sl]), ux2, vx, ones, win,
+                window_mask,
+            )[0]
+        if {"SSIM_norm", "SSIM_raw"} & want:
+            mom = moments(x, A[sl])
+            if "SSIM_norm" in want:
+                res["SSIM_norm"][r] = _ssim_index(
+                    _ssim_terms(ux, *mom, a_lo[sl], a_rng[sl]), ux2, vx, ones, win, window_mask
+                )[0]
+            if "SSIM_raw" in want:
+                res["SSIM_raw"][r] = _ssim_index(
+                    _ssim_terms(ux, *mom), ux2, vx, a_rng[sl], win, window_mask
+                )[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,7 +709,7 @@ def _as_array(maps, name):
     return arr.astype(float, copy=False), info
 
 
-def _validate_pair(maps_a, maps_b):
+def _validate_pair(maps_a, maps_b, finite=True):
     a, info_a = _as_array(maps_a, "maps_a")
     b, info_b = _as_array(maps_b, "maps_b")
     if a.ndim not in (2, 3):
@@ -396,8 +727,9 @@ def _validate_pair(maps_a, maps_b):
         )
     if a.shape[0] == 0:
         raise ShapeError("maps_a holds no samples.")
-    check_finite(a, "maps_a")
-    check_finite(b, "maps_b")
+    if finite:
+        check_finite(a, "maps_a")
+        check_finite(b, "maps_b")
     return a, b, info_a if info_a is not None else info_b
 
 
@@ -517,7 +849,7 @@ def compute_metrics(
     zero scores 1: on smooth topomaps (where the top 5 %% is one blob) a random
     map still scores ~0.7 even in-head. Prefer ``SSIM_absnorm``/``SSIM_raw`` there.
     """
-    a, b, attr_info = _validate_pair(maps_a, maps_b)
+    a, b, attr_info = _validate_pair(maps_a, maps_b, finite=False)
     info = info if info is not None else attr_info
     if mode not in _MODES:
         raise unknown_name("mode", mode, _MODES)
@@ -541,6 +873,12 @@ def compute_metrics(
     batch_size = max(int(batch_size), 1)
     n = a.shape[0]
     wanted = set(names)
+    # The channel-mode scores sum every row of both arrays, and NaN/Inf propagate to
+    # sums: check those instead of two more passes over the inputs.
+    check_sums = mode == "channel" and wanted <= set(METRIC_NAMES + SSIM_METRIC_NAMES)
+    if not check_sums:
+        check_finite(a, "maps_a")
+        check_finite(b, "maps_b")
 
     # per-layout constants
     if mode == "topomap":
@@ -569,12 +907,20 @@ def compute_metrics(
                 raise ShapeError("No HOG block fits inside the head; use smaller pixels_per_cell.")
 
     out = {m: np.full(n, np.nan) for m in names}
-    for start in range(0, n, batch_size):
-        sl = slice(start, min(start + batch_size, n))
-        _score_batch(
-            a[sl], b[sl], sl, out, wanted, mode, projector, abs_reference, abs_explanation,
-            prctile_val, win, window_mask, hog_kwargs, block_mask, progress,
-        )
+    for attempt in range(2):
+        try:
+            for start in range(0, n, batch_size):
+                sl = slice(start, min(start + batch_size, n))
+                _score_batch(
+                    a[sl], b[sl], sl, out, wanted, mode, projector, abs_reference,
+                    abs_explanation, prctile_val, win, window_mask, hog_kwargs, block_mask,
+                    progress, check_sums,
+                )
+            break
+        except _NonFiniteSums:
+            check_finite(a, "maps_a")
+            check_finite(b, "maps_b")
+            check_sums = False  # finite values whose sums overflow: score them anyway
     scores = pd.DataFrame(out, columns=names)
     scores.index.name = "sample"
     n_skip = int(scores.isna().all(axis=1).sum())
@@ -583,7 +929,8 @@ def compute_metrics(
 
 
 def _score_batch(a, b, sl, out, wanted, mode, projector, abs_reference, abs_explanation,
-                 prctile_val, win, window_mask, hog_kwargs, block_mask, progress):
+                 prctile_val, win, window_mask, hog_kwargs, block_mask, progress,
+                 check_sums=False):
     m = a.shape[0]
     topo = mode == "topomap"
     if topo:
@@ -600,11 +947,10 @@ def _score_batch(a, b, sl, out, wanted, mode, projector, abs_reference, abs_expl
         shape = a.shape[1:]
 
         def to_img(v):
-            return v.reshape((m,) + shape)
+            return v.reshape((len(v),) + shape)
 
     core = wanted & set(METRIC_NAMES + SSIM_METRIC_NAMES)
     if core:
-        G = np.abs(B_raw) if abs_reference else B_raw
         if topo:
             # Ground-truth support: a channel's support covers the pixels it is the
             # nearest channel of, so interpolation cannot spread it over the head.
@@ -614,9 +960,10 @@ def _score_batch(a, b, sl, out, wanted, mode, projector, abs_reference, abs_expl
         else:
             support = positive = None
         res = _core_scores(
-            A_raw, G, abs_explanation, prctile_val, support, positive,
+            A_raw, B_raw, abs_reference, abs_explanation, prctile_val, support, positive,
             ssim=[name for name in SSIM_METRIC_NAMES if name in wanted], to_img=to_img, win=win,
             window_mask=window_mask, need_core=bool(wanted & set(METRIC_NAMES)),
+            check_sums=check_sums,
         )
         for name in core:
             out[name][sl] = res[name]
