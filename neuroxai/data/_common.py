@@ -5,7 +5,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._utils import InvalidInputError, MontageError, ShapeError, check_trials_array
+from .._utils import (
+    InvalidInputError,
+    MontageError,
+    ShapeError,
+    check_trials_array,
+    import_braindecode,
+)
 
 #: BNCI2014_001 (BCI Competition IV 2a) EEG channels, in the dataset's order.
 BCIC_IV_2A_CHANNELS = (
@@ -200,6 +206,8 @@ def windows_from_trials(trials, subject=1):
     """Wrap :class:`Trials` as a braindecode ``BaseConcatDataset`` of ``WindowsDataset`` (one per session)."""
     import mne
     import pandas as pd
+
+    import_braindecode("braindecode")  # without its import-time montage notice
     from braindecode.datasets import BaseConcatDataset, WindowsDataset
 
     n_times = trials.X.shape[2]

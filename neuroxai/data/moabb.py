@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._utils import DataNotAvailableError, InvalidInputError, get_cache_dir, logger, unknown_name, verbose
+from .._utils import (
+    DataNotAvailableError,
+    InvalidInputError,
+    get_cache_dir,
+    import_braindecode,
+    logger,
+    unknown_name,
+    verbose,
+)
 from ._common import trials_from_windows
 
 
@@ -29,6 +37,7 @@ class Preset:
     trial_start_offset_seconds: float = -0.5
 
     def preprocessors(self):
+        import_braindecode("braindecode")  # without its import-time montage notice
         from braindecode.preprocessing import Preprocessor, exponential_moving_standardize
 
         return [
@@ -182,6 +191,7 @@ def load_moabb(dataset="BNCI2014_001", subject=1, task=None, preset="bcic_iv_2a_
 def _load(spec, subject, task, preset, root, n_jobs, as_trials, downloading):
     import warnings
 
+    import_braindecode("braindecode")  # without its import-time montage notice
     from braindecode.datasets import MOABBDataset
     from braindecode.preprocessing import create_windows_from_events, preprocess
 
