@@ -2,8 +2,9 @@
 
 The encoder is neuroxai's ``ContrastiveEEGEncoder`` (22 channels x 1125 samples ->
 8 latents, seeded initialisation, input scaled to unit variance). Ours:
-``jacobian_pinv_map(encoder, X, aggregate="mean", double_precision=True)`` (Jacobians
-with ``vmap(jacrev)``, batched ``torch.linalg.pinv``, Moore-Penrose check on). The peer:
+``jacobian_pinv_map(encoder, X, aggregate="mean", double_precision=True)`` (Jacobians by
+one backward pass per latent through a batch of trials, pseudo-inverses through a thin
+QR of ``J^H``, Moore-Penrose check on / off). The peer:
 
 * CEBRA 0.6's ``cebra.attribution.get_attribution_map`` (float64 on the CPU; it takes
   ``(n, features)`` inputs, so the encoder is wrapped to take flattened trials), then
@@ -14,6 +15,13 @@ with ``vmap(jacrev)``, batched ``torch.linalg.pinv``, Moore-Penrose check on). T
 * else a per-trial loop of ``torch.autograd.functional.jacobian`` + ``numpy.linalg.pinv``.
 
     python benchmarks/bench_jacobian.py [--quick] [--side both|ours|peer] [--peer cebra|loop]
+                                        [--threads 1] [--repeats 3]
+
+The full size runs once per side unless ``--repeats`` is given (CEBRA takes ~30-130 s
+there). On a loaded 2-core machine pass ``--threads 1``: two intra-op threads that wait
+for each other behind other processes' jobs made both sides' torch parts several times
+slower and the timings erratic (CEBRA's pseudo-inverse runs in numpy, whose BLAS threads
+``--threads`` does not touch).
 """
 import functools
 import os
@@ -156,7 +164,8 @@ def build(args):
             comparison="Jacobian pinv map (encoder, 8 latents)"
                        + ("" if check else ", Moore-Penrose check off"),
             size=f"{label} x 22 ch x 1125",
-            repeats=1, prepare=make_prepare(n), ours=ours_fn(check), peer=peer, agree=agree,
+            repeats=None if getattr(args, "repeats_given", False) else 1, prepare=make_prepare(n),
+            ours=ours_fn(check), peer=peer, agree=agree,
             ours_label="jacobian_pinv_map(aggregate='mean', double_precision=True"
                        + ("" if check else ", check_moore_penrose=False") + ")",
             peer_label=peer_label,
@@ -169,5 +178,9 @@ if __name__ == "__main__":
     p = C.make_parser(__doc__)
     p.add_argument("--peer", choices=("auto", "cebra", "loop"), default="auto")
     a = p.parse_args()
+    a.repeats_given = a.repeats is not None
     C.setup(a)
+    import torch
+
+    print(f"torch intra-op threads: {torch.get_num_threads()}")
     C.run_cases(build(a), a, __file__)

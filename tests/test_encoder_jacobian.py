@@ -175,12 +175,120 @@ def test_moore_penrose_check():
         check_moore_penrose_conditions(A, np.full_like(P, np.nan))
 
 
+def _explicit_mp_norms(A, P):
+    """Slow reference: residual and reference norms of the 4 conditions, all products formed."""
+    AP, PA = A @ P, P @ A
+    H = lambda M: np.swapaxes(M, -1, -2).conj()
+    nrm = lambda M: np.linalg.norm(M, axis=(-2, -1))
+    diff = np.stack([nrm(AP @ A - A), nrm(P @ AP - P), nrm(H(AP) - AP), nrm(H(PA) - PA)], -1)
+    ref = np.stack([nrm(A), nrm(P), nrm(AP), nrm(PA)], -1)
+    return diff, ref
+
+
+def test_fast_pinv_and_moore_penrose_equal_explicit():
+    from neuroxai.attribution.jacobian import _mp_residuals, _pinv, moore_penrose_conditions
+
+    rng = np.random.default_rng(0)
+    k, m = 3, 40
+    eps = np.finfo(np.float64).eps
+
+    def with_singular_values(s):
+        U = np.linalg.qr(rng.standard_normal((k, k)))[0]
+        V = np.linalg.qr(rng.standard_normal((m, k)))[0]
+        return (U * s) @ V.T
+
+    full = rng.standard_normal((4, k, m))
+    rank2 = rng.standard_normal((4, k, 2)) @ rng.standard_normal((4, 2, m))  # rank deficient
+    tiny = np.stack([with_singular_values([2.0, 0.7, 1e-17]) for _ in range(2)])  # below cut-off
+    kept = np.stack([with_singular_values([2.0, 0.7, 1e-5]) for _ in range(2)])  # above it
+    moderate = np.stack([with_singular_values([2.0, 0.7, 0.03]) for _ in range(2)])  # cond 67
+    cplx = rng.standard_normal((2, k, m)) + 1j * rng.standard_normal((2, k, m))
+    gram_route = {id(full): True, id(rank2): False, id(tiny): False, id(kept): False,
+                  id(moderate): True, id(cplx): True}
+    for A in (full, rank2, tiny, kept, moderate, cplx):
+        At = torch.from_numpy(A)
+        ref = np.linalg.pinv(A, rtol=m * eps)  # same cut-off rule as torch.linalg.pinv
+        rtol_cut = 1e-4  # a user cut-off: removes the 1e-5 singular value
+        ref_cut = np.linalg.pinv(A, rtol=rtol_cut)
+        for force_qr in (False, True):
+            P, basis = _pinv(At, force_qr=force_qr)
+            assert (basis.left is not None) == (gram_route[id(A)] and not force_qr)
+            P = P.resolve_conj()  # an adjoint view
+            np.testing.assert_allclose(P.numpy(), ref, rtol=1e-9, atol=1e-10 * np.abs(ref).max())
+            np.testing.assert_allclose(P.numpy(), torch.linalg.pinv(At).numpy(), rtol=1e-9,
+                                       atol=1e-10 * np.abs(ref).max())
+            np.testing.assert_allclose(
+                _pinv(At, rtol_cut, force_qr=force_qr)[0].resolve_conj().numpy(), ref_cut,
+                rtol=1e-9, atol=1e-10 * np.abs(ref_cut).max())
+            # candidates: the pinv, perturbed ones (large and tiny), a right inverse that is
+            # not the pinv, and (rank-deficient A) a pinv plus u v^H with v^H A = 0
+            Z = rng.standard_normal(ref.shape)
+            cands = [ref, ref + 1e-3 * np.abs(ref).max() * Z,
+                     ref + 1e-9 * np.abs(ref).max() * Z, ref + (np.eye(m) - ref @ A) @ Z]
+            if A is rank2:
+                v = np.linalg.svd(A)[0][..., :, -1:]  # left null vector of each A
+                cands.append(ref + rng.standard_normal((4, m, 1)) @ v.transpose(0, 2, 1))
+            for cand in cands:
+                diff, refn = _explicit_mp_norms(A, cand)
+                d, r = _mp_residuals(At, torch.from_numpy(cand), basis)
+                np.testing.assert_allclose(r.numpy(), refn, rtol=1e-10)
+                # residuals agree to 1e-6 where they are above the rounding level
+                noise = 1e3 * eps * np.linalg.cond(A)[:, None] ** 2 * refn
+                assert (np.abs(d.numpy() - diff) <= 1e-6 * diff + noise).all()
+                if force_qr:
+                    continue
+                for shape in ((0, 1, 2), (0, 2, 1)):  # wide, and tall through the adjoint
+                    a, c = A.transpose(shape), cand.transpose(shape)
+                    diff, refn = _explicit_mp_norms(a, c)
+                    tol = 1e-7 * refn
+                    ok = moore_penrose_conditions(torch.from_numpy(a),
+                                                  torch.from_numpy(c)).numpy()
+                    clear = np.abs(diff - tol) > 1e-3 * tol
+                    np.testing.assert_array_equal(ok[clear], (diff <= tol)[clear])
+    # float32: the Gram route rounds like the SVD route (float64 small factors)
+    A32 = torch.from_numpy(moderate).float()
+    P32, basis = _pinv(A32)
+    assert basis.left is not None and P32.dtype == torch.float32
+    ref = np.linalg.pinv(A32.double().numpy())
+    errs = [np.abs(P.numpy() - ref).max() / np.abs(ref).max()
+            for P in (P32, _pinv(A32, force_qr=True)[0], torch.linalg.pinv(A32))]
+    assert errs[0] < 1e-5 and errs[0] < 10 * max(errs[1:]), errs
+    # the verdicts that matter, on the exact and on broken candidates
+    A = torch.from_numpy(full)
+    P = _pinv(A)[0]
+    assert moore_penrose_conditions(A, P).all()
+    ok = moore_penrose_conditions(A, P + 1e-3 * P.abs().max())
+    assert not ok[:, 0].any() and not ok[:, 1].any()
+
+
+def test_trial_mixing_model_gets_per_trial_jacobians():
+    class MixesTrials(nn.Module):
+        """The output of a trial depends on the batch (a batch-mean power term)."""
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4 * 32, 3)
+
+        def forward(self, x):
+            return torch.tanh(self.lin(x.flatten(1))) + x.pow(2).mean() * torch.ones(3)
+
+    torch.manual_seed(0)
+    model, X = MixesTrials().double().eval(), small_X(5).astype(np.float64)
+    J = compute_jacobians(model, X, batch_size=5, double_precision=True)
+    for i in range(5):
+        xi = torch.as_tensor(X[i])
+        ref = torch.autograd.functional.jacobian(lambda x: model(x[None])[0], xi).numpy()
+        np.testing.assert_allclose(J[i], ref, rtol=1e-10, atol=1e-12)
+
+
 def test_failed_check_warns(monkeypatch):
     import neuroxai.attribution.jacobian as jac_mod
 
     enc, X = make_encoder(normalize=False), small_X(3)
-    monkeypatch.setattr(jac_mod.torch.linalg, "pinv",
-                        lambda J, **kw: torch.ones_like(J).transpose(1, 2))
+    exact = jac_mod._pinv  # keep the row-space basis, replace the pseudo-inverse by a wrong one
+    monkeypatch.setattr(jac_mod, "_pinv",
+                        lambda J, rtol=None: (torch.ones_like(J).transpose(1, 2),
+                                              exact(J, rtol)[1]))
     with pytest.warns(RuntimeWarning, match="Moore–Penrose"):
         res = jacobian_pinv_map(enc, X)
     assert not res.conditions.all()
@@ -419,5 +527,10 @@ def test_jacobian_spatial_patterns_equal_explicit_haufe_transform():
     expected = np.abs(np.stack([[cov @ J[n, k] for k in range(2)] for n in range(6)])).mean(0)
     assert out.dims == ("latent", "chan", "time")
     np.testing.assert_allclose(out.data, expected, rtol=1e-10)
+    # only X's covariance enters: a time window of X (another n_times) is fine
+    cut = jacobian_spatial_patterns(att, X[..., 5:12])
+    cov = np.cov(np.concatenate(list(X[..., 5:12].astype(np.float64)), axis=1))
+    expected = np.abs(np.einsum("ce,nket->nkct", cov, J)).mean(0)
+    np.testing.assert_allclose(cut.data, expected, rtol=1e-10)
     with pytest.raises(ShapeError):
         jacobian_spatial_patterns(att, X[:, :2])
