@@ -31,7 +31,7 @@ SCRIPTS = {
     "haufe": ("bench_haufe.py", ["--sizes", "1,2,4"]),
     "captum": ("bench_captum.py", []),
     "jacobian": ("bench_jacobian.py", []),
-    "igc": ("bench_igc.py", ["--ours-trials", "36", "--loop-trials", "1"]),
+    "igc": ("bench_igc.py", ["--ours-trials", "288", "--loop-trials", "1"]),
     "metrics": ("bench_metrics.py", []),
     "audit": ("bench_audit.py", []),
 }

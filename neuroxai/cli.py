@@ -32,7 +32,7 @@ def build_parser():
     rp.add_argument("--out", dest="report_out", default="neuroxai_report")
     rp.add_argument("--no-encoder", action="store_true", help="skip the CEBRA-style encoder")
     rp.add_argument("--no-igc", action="store_true", help="skip Integrated Gradient Correlation")
-    rp.add_argument("--sanity-trials", type=int, default=16,
+    rp.add_argument("--sanity-trials", type=int, default=12,
                     help="trials for the randomisation checks")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--quiet", dest="report_quiet", action="store_true")

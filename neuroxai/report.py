@@ -109,7 +109,7 @@ def _load(dataset, subject, checkpoint, seed, say):
 
 @verbose
 def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_trials=64,
-              out_dir="neuroxai_report", seed=0, encoder=True, igc=True, n_sanity_trials=16,
+              out_dir="neuroxai_report", seed=0, encoder=True, igc=True, n_sanity_trials=12,
               progress=True, verbose=None):
     """Run the whole attribution audit and write an HTML report with its figures and tables.
 
@@ -301,7 +301,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
                             info=info, class_names=names, verbose=False)
         # baselines drawn from the data: from zero amplitudes the log-power path integral
         # is nearly singular at its start and 8 steps are far from enough
-        igc_f = compute_igc(model, X, y, n_baselines=4, n_steps=8, batch_size=64, seed=seed,
+        igc_f = compute_igc(model, X, y, n_baselines=2, n_steps=8, batch_size=64, seed=seed,
                             info=info, class_names=names, domain="spectral",
                             sfreq=info["sfreq"], verbose=False)
         save_fig("igc_time", V.plot_igc_topomaps(igc_t, show=False),
@@ -319,7 +319,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         from .attribution.jacobian import jacobian_pinv_map
         from .models.encoder import train_encoder
 
-        enc, _ = train_encoder(X, y, n_latents=4, n_steps=60, seed=seed, verbose=False)
+        enc, _ = train_encoder(X, y, n_latents=4, n_steps=40, seed=seed, verbose=False)
         jac = jacobian_pinv_map(enc, X[: min(len(X), 32)], info=info, verbose=False)
         jac_map = jac[1] if isinstance(jac, (tuple, list)) else jac
         save_fig("jacobian_maps", V.plot_jacobian_maps(jac_map, info=info, show=False),
