@@ -205,7 +205,7 @@ def render(records, info, args, started, wall):
         f"- Python {info['python']}, torch {info['torch']} (CPU, "
         f"{args.threads or info['torch_threads']} thread(s) per process), numpy {info['numpy']}, "
         f"scipy {info['scipy']}, braindecode {info['braindecode']}, captum {info['captum']}",
-        f"- inputs: the shipped checkpoint (`neuroxai.models.load_pretrained()`, "
+        "- inputs: the shipped checkpoint (`neuroxai.models.load_pretrained()`, "
         "ShallowFBCSPNet(n_chans=22, n_outputs=4, n_times=1125)) and the simulated BCI IV 2a "
         "held-out session \"1test\" (288 trials x 22 channels x 1125 samples, 4 classes), "
         "tiled for 2x / 4x" + (" (**--quick: 16 trials per 1x**)" if args.quick else ""),

@@ -82,3 +82,15 @@ def shared_mne_data():
     if not SHARED_MNE_DATA.is_dir():
         pytest.skip(f"real EEG not available: {SHARED_MNE_DATA} is absent (../shared not checked out)")
     return SHARED_MNE_DATA
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch intra-op thread for a module: tiny tensors on a shared 2-core machine only
+    contend with more."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

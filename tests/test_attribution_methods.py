@@ -33,12 +33,8 @@ N_CHANS = 3
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The test machine is shared; one intra-op thread is much faster under contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Every test of this module runs on one torch thread (see conftest)."""
 
 
 def _make(name, dtype=torch.float64, **kw):

@@ -61,12 +61,8 @@ def _data(n=13, seed=0):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny tensors: OpenMP threads only contend on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Every test of this module runs on one torch thread (see conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,6 @@ from torch import nn
 from .._utils import (
     InvalidInputError,
     ModelMismatchError,
-    NonFiniteError,
     ShapeError,
     TargetError,
     check_finite,
@@ -668,7 +667,7 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
             # is_grads_batched on CPU).
             if quad is not None and aligned:
                 S = _quadratic_path_sums(layout, pool, tail_out, pool_t, start, delta, alphas,
-                                         w[:, pn] * 1.0, qw, n_cls)
+                                         w[:, pn], qw, n_cls)
             else:
                 with torch.enable_grad():
                     if aligned:

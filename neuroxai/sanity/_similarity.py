@@ -8,7 +8,6 @@ a few vectorised lines. Ranks are those of :func:`scipy.stats.rankdata` (average
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .._utils import ShapeError, warn_degenerate
 
