@@ -40,6 +40,7 @@ from .._utils import (
     logger,
     verbose,
 )
+from ._optim import Adam
 
 __all__ = ["ContrastiveEEGEncoder", "infonce_loss", "train_encoder", "save_encoder", "load_encoder"]
 
@@ -328,7 +329,7 @@ def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperatu
         feats = encoder.features(spec=spec)
         encoder.feature_shift.copy_(feats.mean(dim=0))
         encoder.feature_scale.copy_(1.0 / feats.std(dim=0).clamp_min(1e-3))
-    opt = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
+    opt = Adam(encoder.parameters(), lr=learning_rate)
     hist = {"loss": [], "align": [], "uniform": []}
     conditional = ("label" if y is not None else "time") + ("" if y is None or time_offset is None
                                                            else "+time")

@@ -49,7 +49,9 @@ def fit_classifier(model, X, y, X_valid=None, y_valid=None, n_epochs=30, lr=1e-3
     _seed_all(seed)
     device = next(model.parameters()).device
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    from ._optim import AdamW
+
+    opt = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_epochs - 1, 1))
     gen = torch.Generator().manual_seed(seed)
     history = []

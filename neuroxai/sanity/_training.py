@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._utils import InvalidInputError, check_trials_array, logger, verbose
+from ..models._optim import AdamW
 
 
 def _model_device(model):
@@ -87,7 +88,7 @@ def fit_classifier(model, X, y, *, max_epochs=100, lr=1e-3, batch_size=32, weigh
     device = _model_device(model)
     Xt = torch.as_tensor(X)
     yt = torch.as_tensor(y, dtype=torch.long)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(int(seed))
     history = []
