@@ -316,6 +316,27 @@ def test_ground_truth_metrics_against_references():
         assert np.isclose(s["Cosine"][i], r @ m / np.linalg.norm(r) / np.sqrt(m.sum()))
 
 
+def test_ground_truth_metrics_blocked_rows_equal_per_row_references():
+    # 2**18 values per row: rows are scored in blocks of 4, from float32 input
+    rng = np.random.default_rng(12)
+    n, shape = 9, (16, 2 ** 14)
+    attr = rng.standard_normal((n,) + shape).astype(np.float32)
+    masks = np.zeros((3,) + shape, bool)
+    masks[0, 3, :500] = True
+    masks[1, 5:9] = True
+    masks[2, :, ::7] = True
+    y = np.arange(n) % 3
+    s = compute_ground_truth_metrics(attr, masks, y=y, verbose=False)
+    one_by_one = [compute_ground_truth_metrics(attr[i:i + 1].astype(float), masks[y[i]][None],
+                                               verbose=False) for i in range(n)]
+    np.testing.assert_allclose(s.to_numpy(), np.concatenate([o.to_numpy() for o in one_by_one]),
+                               rtol=1e-12)
+    for i in (0, 4, 8):
+        m, r = masks[y[i]].ravel(), np.abs(attr[i].astype(float)).ravel()
+        assert np.isclose(s["ROC_AUC"][i], roc_auc_score(m, r), rtol=1e-12)
+        assert np.isclose(s["RelevanceMassAccuracy"][i], r[m].sum() / r.sum(), rtol=1e-12)
+
+
 def test_ground_truth_perfect_chance_and_ties():
     rng = np.random.default_rng(11)
     n = 30

@@ -140,7 +140,9 @@ def compute_ground_truth_metrics(attributions, masks, y=None, metrics=None, abso
         attributions = attributions.data
     if hasattr(attributions, "detach"):
         attributions = attributions.detach().cpu().numpy()
-    attr = np.asarray(attributions, dtype=float)
+    attr = np.asarray(attributions)
+    if not np.issubdtype(attr.dtype, np.floating):
+        attr = attr.astype(float)
     if attr.ndim < 2:
         raise ShapeError(
             f"attributions must have shape (n_samples, ...), got {attr.shape}. "
@@ -153,20 +155,28 @@ def compute_ground_truth_metrics(attributions, masks, y=None, metrics=None, abso
             raise unknown_name("ground-truth metric", name, GROUND_TRUTH_METRIC_NAMES)
     n = attr.shape[0]
     mask = _broadcast_masks(masks, n, attr.shape[1:], y).reshape(n, -1)
-    rel = np.abs(attr) if absolute else np.maximum(attr, 0.0)
-    rel = rel.reshape(n, -1)
+    attr = attr.reshape(n, -1)
     k = mask.sum(axis=1)
     n_feat = mask.shape[1]
-    out = {}
-    if "RelevanceMassAccuracy" in names:
-        out["RelevanceMassAccuracy"] = _div(np.where(mask, rel, 0.0).sum(axis=1), rel.sum(axis=1))
-    if "RelevanceRankAccuracy" in names:
-        out["RelevanceRankAccuracy"] = _rank_accuracy(rel, mask, k)
-    if "Cosine" in names:
-        num = np.where(mask, rel, 0.0).sum(axis=1)
-        out["Cosine"] = _div(num, np.sqrt(np.einsum("ij,ij->i", rel, rel) * k))
-    if "ROC_AUC" in names:
-        out["ROC_AUC"] = _roc_auc(rel, mask)
+    out = {name: np.empty(n) for name in names}
+    # rows in blocks of ~2**20 values: the float64 relevance, ranks and masked copies of
+    # one block stay ~10 MB each instead of scaling with the number of samples
+    block = max(1, (1 << 20) // max(n_feat, 1))
+    for start in range(0, n, block):
+        sl = slice(start, start + block)
+        a = attr[sl].astype(float)
+        rel = np.abs(a, out=a) if absolute else np.maximum(a, 0.0, out=a)
+        m, kb = mask[sl], k[sl]
+        if {"RelevanceMassAccuracy", "Cosine"} & set(names):
+            inside = np.where(m, rel, 0.0).sum(axis=1)
+        if "RelevanceMassAccuracy" in names:
+            out["RelevanceMassAccuracy"][sl] = _div(inside, rel.sum(axis=1))
+        if "RelevanceRankAccuracy" in names:
+            out["RelevanceRankAccuracy"][sl] = _rank_accuracy(rel, m, kb)
+        if "Cosine" in names:
+            out["Cosine"][sl] = _div(inside, np.sqrt(np.einsum("ij,ij->i", rel, rel) * kb))
+        if "ROC_AUC" in names:
+            out["ROC_AUC"][sl] = _roc_auc(rel, m)
     scores = pd.DataFrame({name: out[name] for name in names})
     scores.index.name = "sample"
     empty = (k == 0) | (k == n_feat)
