@@ -534,3 +534,39 @@ def test_jacobian_spatial_patterns_equal_explicit_haufe_transform():
     np.testing.assert_allclose(cut.data, expected, rtol=1e-10)
     with pytest.raises(ShapeError):
         jacobian_spatial_patterns(att, X[:, :2])
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_spectral_front_end_route_equals_generic_route(monkeypatch, normalize):
+    """ContrastiveEEGEncoder's pinv maps come from the gradients w.r.t. its in-band Fourier
+    coefficients (no inverse FFT per latent and trial): equal to the autograd route."""
+    import neuroxai.attribution.jacobian as jac_mod
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((7, 5, 301)).astype(np.float32)
+    torch.manual_seed(0)
+    enc = ContrastiveEEGEncoder(5, 301, n_latents=3, n_spatial=4, n_bands=3, sfreq=100.0,
+                                fmin=4.0, fmax=30.0, normalize=normalize).eval()
+    with torch.no_grad():
+        enc.input_scale.fill_(0.7)
+    assert jac_mod._spectral_front_end(enc, 301) is not None
+    runs = [(a, t) for a in ("mean", "sum", "max", None) for t in ("none", "abs")]
+    fast = [jacobian_pinv_map(enc, X, aggregate=a, transform=t, batch_size=3,
+                              double_precision=True, verbose=False) for a, t in runs]
+    monkeypatch.setattr(jac_mod, "_spectral_front_end", lambda *args: None)
+    for (a, t), f in zip(runs, fast):
+        ref = jacobian_pinv_map(enc, X, aggregate=a, transform=t, batch_size=3,
+                                double_precision=True, verbose=False)
+        for kind in ("jacobian", "pinv"):
+            got, want = getattr(f, kind).data, getattr(ref, kind).data
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+        np.testing.assert_array_equal(f.conditions, ref.conditions)
+    monkeypatch.undo()
+    # a band with the DC bin, or a subclass (which may change forward), takes the generic route
+    assert jac_mod._spectral_front_end(
+        ContrastiveEEGEncoder(5, 301, fmin=0.0, fmax=30.0, sfreq=100.0), 301) is None
+
+    class Sub(ContrastiveEEGEncoder):
+        pass
+
+    assert jac_mod._spectral_front_end(Sub(5, 301, sfreq=100.0), 301) is None

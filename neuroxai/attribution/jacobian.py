@@ -505,6 +505,68 @@ def moore_penrose_conditions(A, A_pinv, rtol=None, atol=0.0):
     return _mp_conditions(A, P, _row_basis(A), rtol, atol)
 
 
+class _SpectralFrontEnd(NamedTuple):
+    """An encoder whose input enters only through ``scale * rfft(x)[lo:hi]`` (complex).
+
+    Its Jacobian factors as ``J = A Q^T``: ``A`` (n_latents x 2 (hi - lo) n_chans) holds
+    the gradients with respect to those Fourier coefficients, and ``Q`` (orthonormal
+    columns: cosines and sines of whole periods) maps them to the time domain. Everything
+    the pseudo-inverse map needs then happens on ``A``, 3.5x narrower than ``J`` for
+    ContrastiveEEGEncoder on BCI IV 2a trials, without an inverse FFT per latent and trial:
+    ``J^+ = Q A^+``, ``J J^T = A A^T`` and the Moore-Penrose residuals are the same, and a
+    mean over trials of ``Q``-images is the ``Q``-image of the mean (two inverse FFTs in all).
+    """
+
+    lo: int
+    hi: int
+    scale: float
+    n_times: int
+
+    def coefficients(self, work, xb):
+        with torch.no_grad():
+            return work.spectrum(xb)
+
+    def rows(self, G):
+        """Gradients w.r.t. the coefficients, (..., n_chans, n_bins) complex -> rows of A."""
+        alpha = self.scale * (self.n_times / 2.0) ** 0.5
+        return torch.view_as_real(G).flatten(-3) * alpha
+
+    def to_time(self, U, n_chans):
+        """``Q U`` for rows ``U`` (..., 2 n_chans n_bins) -> (..., n_chans, n_times)."""
+        Uc = torch.view_as_complex(U.reshape(U.shape[:-1] + (n_chans, self.hi - self.lo, 2))
+                                   .contiguous())
+        H = Uc.new_zeros(Uc.shape[:-1] + (self.n_times // 2 + 1,))
+        H[..., self.lo:self.hi] = Uc * (self.n_times / 2.0) ** 0.5
+        return torch.fft.irfft(H, n=self.n_times, dim=-1)
+
+
+def _spectral_front_end(work, n_times):
+    """The front end of a :class:`~neuroxai.models.encoder.ContrastiveEEGEncoder` (exactly
+    that class: a subclass may change ``forward``), when its band has neither the DC nor
+    the Nyquist bin (whose sines vanish); else ``None`` (the generic route)."""
+    from ..models.encoder import ContrastiveEEGEncoder
+
+    if type(work) is not ContrastiveEEGEncoder:
+        return None
+    lo, hi = work._bins
+    if lo == 0 or (n_times % 2 == 0 and hi > n_times // 2):
+        return None
+    # spectrum() is rfft(x * input_scale, norm="forward")
+    return _SpectralFrontEnd(lo, hi, float(work.input_scale) / n_times, n_times)
+
+
+def _spectral_rows(work, front, xb):
+    """Rows of ``A`` for a batch: (B, n_latents, 2 n_chans n_bins), one backward pass per
+    latent through the (small) encoder head."""
+    spec = front.coefficients(work, xb).detach().requires_grad_(True)
+    with torch.enable_grad():
+        f = work.embed_features(work.features(spec=spec))
+        rows = [torch.autograd.grad(f[:, k].sum(), spec, retain_graph=k < f.shape[1] - 1,
+                                    materialize_grads=True)[0]
+                for k in range(f.shape[1])]
+    return front.rows(torch.stack(rows, dim=1))
+
+
 @verbose
 def jacobian_pinv_map(model, X, aggregate="mean", transform="none", batch_size=32,
                       double_precision=False, check_moore_penrose=True, rtol=None, info=None,
@@ -567,7 +629,12 @@ def jacobian_pinv_map(model, X, aggregate="mean", transform="none", batch_size=3
     whole batch, which is exact when the model maps each trial on its own (any
     usual model in eval mode); on the first batch the outputs of a few trials
     alone are compared with their outputs in the batch, and a model that mixes
-    trials is differentiated trial by trial instead. ``J_i^+`` is what
+    trials is differentiated trial by trial instead. For
+    :class:`~neuroxai.models.encoder.ContrastiveEEGEncoder`, whose input enters only through
+    its in-band Fourier coefficients, ``J_i = A_i Q^T`` with orthonormal ``Q`` (cosines and
+    sines): the pseudo-inverse and the Moore–Penrose check run on the narrower ``A_i``
+    (``J_i^+ = Q A_i^+``), and mean/sum maps take two inverse FFTs in all (equal to the
+    generic route to rounding, tested). ``J_i^+`` is what
     ``torch.linalg.pinv`` gives (same singular-value cut-off, equal to
     rounding), at a fraction of its cost: ``J_i^H (J_i J_i^H)^{-1}`` from the
     small Gram matrix when ``J_i`` has condition number <= 100 and no singular
@@ -609,13 +676,29 @@ def jacobian_pinv_map(model, X, aggregate="mean", transform="none", batch_size=3
     # one Jacobian buffer for all batches, unless the per-trial maps keep its memory
     buf = (torch.empty((min(batch_size, n), n_latents, n_chans, n_times), dtype=dtype,
                        device=device) if aggregate is not None else None)
+    front = _spectral_front_end(work, n_times)
+    # with a linear reduction, sums of the rows of A and A^+ are mapped to time at the end
+    linear = front is not None and aggregate in ("mean", "sum") and transform == "none"
+    sums = [0.0, 0.0]
+    if front is not None:
+        buf = None
+        # the cut-off of torch.linalg.pinv(J) depends on J's (not A's) shape
+        rtol_j = rtol if rtol is not None else (max(n_latents, n_chans * n_times)
+                                                * torch.finfo(dtype).eps)
     for _, xb in _batches(X, batch_size, device, dtype, "Jacobian pinv"):
-        out = None if buf is None else buf[:len(xb)]
-        J = jac(xb, out).reshape(len(xb), n_latents, n_chans * n_times)
-        agg_j.add(J.reshape(len(xb), n_latents, n_chans, n_times))
+        if front is not None:
+            J = _spectral_rows(work, front, xb)
+            if linear:
+                sums[0] = sums[0] + J.sum(dim=0, dtype=torch.float64)
+            else:
+                agg_j.add(front.to_time(J, n_chans))
+        else:
+            out = None if buf is None else buf[:len(xb)]
+            J = jac(xb, out).reshape(len(xb), n_latents, n_chans * n_times)
+            agg_j.add(J.reshape(len(xb), n_latents, n_chans, n_times))
         for s in range(0, len(J), _LINALG_CHUNK):
             Jc = J[s:s + _LINALG_CHUNK]
-            P, basis = _pinv(Jc, rtol)
+            P, basis = _pinv(Jc, rtol if front is None else rtol_j)
             if check_moore_penrose:
                 Jd = _to_double(Jc)
                 left, right, R = basis  # right is Jc itself when left is not None
@@ -623,7 +706,15 @@ def jacobian_pinv_map(model, X, aggregate="mean", transform="none", batch_size=3
                                   _to_double(right) if left is None else Jd, _to_double(R))
                 conditions.append(_mp_conditions(Jd, _to_double(P), basis, mp_rtol,
                                                  0.0).cpu().numpy())
-            agg_p.add(_H(P).reshape(len(Jc), n_latents, n_chans, n_times))
+            if front is None:
+                agg_p.add(_H(P).reshape(len(Jc), n_latents, n_chans, n_times))
+            elif linear:
+                sums[1] = sums[1] + _H(P).sum(dim=0, dtype=torch.float64)
+            else:
+                agg_p.add(front.to_time(_H(P), n_chans))
+    if linear:  # Q (sum of rows) = sum of Q-images: two inverse FFTs in all
+        for agg, total in zip((agg_j, agg_p), sums):
+            agg.acc = front.to_time(total, n_chans)
 
     params = dict(aggregate=aggregate, transform=transform, batch_size=batch_size,
                   double_precision=bool(double_precision), n_trials=int(n), rtol=rtol)
