@@ -570,3 +570,19 @@ def test_spectral_front_end_route_equals_generic_route(monkeypatch, normalize):
         pass
 
     assert jac_mod._spectral_front_end(Sub(5, 301, sfreq=100.0), 301) is None
+
+
+def test_coefficient_jacobian_equals_autograd():
+    torch.manual_seed(1)
+    enc = ContrastiveEEGEncoder(5, 301, n_latents=3, n_spatial=4, n_bands=3, sfreq=100.0,
+                                fmin=4.0, fmax=30.0).double().eval().requires_grad_(False)
+    with torch.no_grad():
+        enc.feature_scale.uniform_(0.5, 2.0)
+        enc.feature_shift.uniform_(-1.0, 1.0)
+    spec = enc.spectrum(torch.randn(6, 5, 301, dtype=torch.float64)).requires_grad_(True)
+    f = enc.embed_features(enc.features(spec=spec))
+    ref = torch.stack([torch.autograd.grad(f[:, k].sum(), spec, retain_graph=True)[0]
+                       for k in range(3)], dim=1)
+    got = enc.coefficient_jacobian(spec.detach())
+    assert got.shape == (6, 3, 5, spec.shape[-1]) and got.is_complex()
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14 * float(ref.abs().max()))

@@ -526,10 +526,10 @@ class _SpectralFrontEnd(NamedTuple):
         with torch.no_grad():
             return work.spectrum(xb)
 
-    def rows(self, G):
-        """Gradients w.r.t. the coefficients, (..., n_chans, n_bins) complex -> rows of A."""
-        alpha = self.scale * (self.n_times / 2.0) ** 0.5
-        return torch.view_as_real(G).flatten(-3) * alpha
+    @property
+    def alpha(self):
+        """Rows of ``A`` are ``alpha`` times the gradients w.r.t. the coefficients."""
+        return self.scale * (self.n_times / 2.0) ** 0.5
 
     def to_time(self, U, n_chans):
         """``Q U`` for rows ``U`` (..., 2 n_chans n_bins) -> (..., n_chans, n_times)."""
@@ -556,15 +556,10 @@ def _spectral_front_end(work, n_times):
 
 
 def _spectral_rows(work, front, xb):
-    """Rows of ``A`` for a batch: (B, n_latents, 2 n_chans n_bins), one backward pass per
-    latent through the (small) encoder head."""
-    spec = front.coefficients(work, xb).detach().requires_grad_(True)
-    with torch.enable_grad():
-        f = work.embed_features(work.features(spec=spec))
-        rows = [torch.autograd.grad(f[:, k].sum(), spec, retain_graph=k < f.shape[1] - 1,
-                                    materialize_grads=True)[0]
-                for k in range(f.shape[1])]
-    return front.rows(torch.stack(rows, dim=1))
+    """Rows of ``A`` for a batch: (B, n_latents, 2 n_chans n_bins)."""
+    G = work.coefficient_jacobian(front.coefficients(work, xb))
+    # (B, n_latents, n_chans, n_bins) complex, contiguous: its real view is A's rows
+    return torch.view_as_real(G.mul_(front.alpha)).flatten(-3)
 
 
 @verbose

@@ -156,6 +156,36 @@ class ContrastiveEEGEncoder(nn.Module):
         feats = torch.log(band_power + 1e-8).flatten(1)
         return (feats - self.feature_shift) * self.feature_scale
 
+    def coefficient_jacobian(self, spec):
+        """Jacobian of the outputs w.r.t. the in-band Fourier coefficients :meth:`spectrum`.
+
+        Returns ``(batch, n_latents, n_chans, n_freqs)`` complex, in PyTorch's convention for
+        a complex input (``d/d Re + 1j d/d Im``). The head's Jacobian comes from autograd
+        (one backward pass per latent through the small MLP, on the ``n_spatial * n_bands``
+        features); the feature stage, whose backward pass costs most, is differentiated in
+        closed form for all latents at once. Equal to autograd through :meth:`features`
+        (tested).
+        """
+        feats = self.features(spec=spec).detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self.embed_features(feats)
+            d_feats = torch.stack([
+                torch.autograd.grad(out[:, k].sum(), feats, retain_graph=k < out.shape[1] - 1,
+                                    materialize_grads=True)[0]
+                for k in range(out.shape[1])], dim=1)  # (batch, n_latents, n_features)
+        # feats = (log(power @ bands^T + 1e-8) - shift) * scale, power = |w @ spec|^2
+        w = self.spatial.weight
+        w = (w / w.norm(dim=1, keepdim=True)).to(spec.real.dtype)
+        z_re, z_im = w @ spec.real, w @ spec.imag  # (batch, n_spatial, n_freqs)
+        weights = torch.exp(self.band_logweights)
+        bands = (weights / weights.sum(dim=1, keepdim=True)).to(z_re.dtype)
+        band_power = (z_re ** 2 + z_im ** 2) @ bands.T  # (batch, n_spatial, n_bands)
+        n_spatial = z_re.shape[1]
+        d_bp = (d_feats * self.feature_scale).unflatten(-1, (n_spatial, -1)) / (
+            band_power[:, None] + 1e-8)
+        d_power = 2.0 * (d_bp @ bands)  # (batch, n_latents, n_spatial, n_freqs)
+        return torch.complex(w.T @ (d_power * z_re[:, None]), w.T @ (d_power * z_im[:, None]))
+
     def embed_features(self, feats):
         """Head (+ normalisation) applied to :meth:`features`."""
         out = self.head(feats)
