@@ -176,15 +176,18 @@ class ContrastiveEEGEncoder(nn.Module):
         # feats = (log(power @ bands^T + 1e-8) - shift) * scale, power = |w @ spec|^2
         w = self.spatial.weight
         w = (w / w.norm(dim=1, keepdim=True)).to(spec.real.dtype)
-        z_re, z_im = w @ spec.real, w @ spec.imag  # (batch, n_spatial, n_freqs)
+        # real and imaginary parts interleaved, as torch.view_as_real lays them out, so that
+        # the result is a complex view without a copy
+        z = (w @ torch.view_as_real(spec).flatten(-2)).unflatten(-1, (-1, 2))
         weights = torch.exp(self.band_logweights)
-        bands = (weights / weights.sum(dim=1, keepdim=True)).to(z_re.dtype)
-        band_power = (z_re ** 2 + z_im ** 2) @ bands.T  # (batch, n_spatial, n_bands)
-        n_spatial = z_re.shape[1]
+        bands = (weights / weights.sum(dim=1, keepdim=True)).to(z.dtype)
+        band_power = z.square().sum(-1) @ bands.T  # (batch, n_spatial, n_bands)
+        n_spatial = z.shape[1]
         d_bp = (d_feats * self.feature_scale).unflatten(-1, (n_spatial, -1)) / (
             band_power[:, None] + 1e-8)
         d_power = 2.0 * (d_bp @ bands)  # (batch, n_latents, n_spatial, n_freqs)
-        return torch.complex(w.T @ (d_power * z_re[:, None]), w.T @ (d_power * z_im[:, None]))
+        d_spec = w.T @ (d_power[..., None] * z[:, None]).flatten(-2)
+        return torch.view_as_complex(d_spec.unflatten(-1, (-1, 2)))
 
     def embed_features(self, feats):
         """Head (+ normalisation) applied to :meth:`features`."""
