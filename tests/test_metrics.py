@@ -483,3 +483,121 @@ def test_order_stats_equal_sort():
     for row in (rng.standard_normal(101), np.round(rng.standard_normal(101)), np.zeros(101)):
         idx = [0, 3, 4, 50, 95, 96, 100]
         np.testing.assert_array_equal(_order_stats(row.copy(), idx), np.sort(row)[idx])
+
+
+# --------------------------------------------------------------------------------------
+# the SSIM fast path: box means by matrix products, zero windows, shared references
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("win", [3, 7, 9])
+def test_box_means_equal_uniform_filter_crop(win):
+    from scipy.ndimage import uniform_filter
+
+    from neuroxai.metrics.similarity import _BoxMeans
+
+    rng = np.random.default_rng(18)
+    z = rng.standard_normal((3, 17, 45))
+    pad = (win - 1) // 2
+    ref = uniform_filter(z, size=(1, win, win))[:, pad:17 - pad, pad:45 - pad]
+    box = _BoxMeans((17, 45), win)
+    order = rng.permutation(box.ho)  # any windows (rows of the result), in any order
+    stack, one = box([(z, box.band[order]), (z[1], box.band[order[:4]])], "F")
+    np.testing.assert_allclose(stack[..., :box.wo], ref[:, order], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(one[..., :box.wo], ref[1, order[:4]], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(stack[..., box.wo:], 0.0)  # windows across a row end
+    # an image zero outside a few rows, filtered from those rows
+    rows = np.array([0, 5, 6, 16])
+    sparse = np.zeros_like(z[0])
+    sparse[rows] = z[0, rows]
+    part = box.stage("part", (len(rows), 45))
+    part[:] = z[0, rows]
+    got = box.rows_first("part", part.shape, box.band[:, rows], "X")
+    expected = uniform_filter(sparse, size=win)[pad:17 - pad, pad:45 - pad]
+    np.testing.assert_allclose(got[:, :box.wo], expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("ref", ["channels", "channels_per_sample", "edge_channels",
+                                 "every_third_channel", "pixels_in_channels",
+                                 "continuous_in_channels"])
+def test_ssim_fast_paths_equal_braindecode(ref):
+    # references that leave windows without any of it (SSIM's numerator is C1 * C2
+    # there), constant along rows or not, shared by the samples or one per sample,
+    # binary (its own top-percentile map) or not (two references, two window orders)
+    rng = np.random.default_rng(19)
+    n, n_times = 6, 40
+    a = rng.standard_normal((n, 22, n_times))
+    b = np.zeros_like(a)
+    if ref == "channels":
+        b[:, GT_CHANS] = 1.0
+    elif ref == "channels_per_sample":
+        for i in range(n):
+            b[i, [i, 2 * i + 9]] = 1.0
+    elif ref == "edge_channels":  # the empty windows in the middle
+        b[:, [0, 21]] = 1.0
+    elif ref == "every_third_channel":  # no empty window
+        b[:, ::3] = 1.0
+    elif ref == "pixels_in_channels":
+        b[:, GT_CHANS, ::3] = 1.0
+    else:
+        b[:, GT_CHANS] = rng.random((n, len(GT_CHANS), n_times))
+    for win in (5, 7):
+        expected, k4 = bd_metrics.compute_ssim_metrics(a, b, win_size=win)
+        assert k4 == 0
+        ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, win_size=win, batch_size=4,
+                               verbose=False)
+        np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
+    from neuroxai.metrics.similarity import _ssim_window_mask
+
+    rng = np.random.default_rng(20)
+    n, win, q = 3, 7, 95
+    a = rng.standard_normal((n, 22))
+    gt = np.zeros((n, 22))
+    gt[:, GT_CHANS] = 1.0
+    ours = compute_metrics(a, gt, metrics=SSIM_METRIC_NAMES, mode="topomap",
+                           projector=projector, verbose=False)
+    inside = _ssim_window_mask(projector.mask, win)
+    pad = (win - 1) // 2
+
+    def mean_ssim(x, y, data_range):  # skimage's SSIM map, averaged over in-head windows
+        _, full = structural_similarity(
+            projector.to_image(x, fill_value=0.0), projector.to_image(y, fill_value=0.0),
+            win_size=win, data_range=data_range, gaussian_weights=False, full=True)
+        return full[pad:-pad, pad:-pad][inside].mean()
+
+    def minmax(v):
+        return (v - v.min()) / (v.max() - v.min())
+
+    for i, (x, g) in enumerate(zip(projector.project(a), projector.project(gt))):
+        g_norm = minmax(np.abs(g))
+        g_top = np.where(g_norm < np.percentile(g_norm, q), 0.0, g_norm)
+        x_top = np.where(x < np.percentile(x, q), 0.0, x)
+        expected = [
+            mean_ssim(g_top, x_top, x_top.max() - x_top.min()),
+            mean_ssim(g_norm, minmax(np.maximum(x, 0)), 1.0),
+            mean_ssim(g_norm, minmax(x), 1.0),
+            mean_ssim(g_norm, x, x.max() - x.min()),
+        ]
+        np.testing.assert_allclose(ours.iloc[i].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["binary", "continuous"])
+def test_ssim_reference_reused_only_while_it_repeats(monkeypatch, kind):
+    import neuroxai.metrics.similarity as sim
+
+    # one mask per class, trials sorted by class: each block reuses the filtered
+    # reference of the previous one until the mask changes
+    rng = np.random.default_rng(21)
+    a = rng.standard_normal((7, 22, 30))
+    masks = np.zeros((3, 22, 30))
+    masks[0, GT_CHANS] = 1.0
+    masks[1, 3:6] = 1.0
+    masks[2, GT_CHANS, 5:20] = 1.0
+    if kind == "continuous":
+        masks *= rng.random(masks.shape) + 0.5
+    b = masks[[0, 0, 0, 1, 1, 2, 0]]
+    expected, _ = bd_metrics.compute_ssim_metrics(a, b)
+    monkeypatch.setattr(sim, "_CHUNK_VALUES", 1)  # one sample per block
+    ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, verbose=False)
+    np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
