@@ -17,8 +17,8 @@ QR of ``J^H``, Moore-Penrose check on / off). The peer:
     python benchmarks/bench_jacobian.py [--quick] [--side both|ours|peer] [--peer cebra|loop]
                                         [--threads 1] [--repeats 3]
 
-The full size runs once per side unless ``--repeats`` is given (CEBRA takes ~30-130 s
-there). On a loaded 2-core machine pass ``--threads 1``: two intra-op threads that wait
+Every size runs the usual repeats (``--repeats``, default 3; CEBRA takes 5-10 s at the
+full size on a quiet machine). On a loaded 2-core machine pass ``--threads 1``: two intra-op threads that wait
 for each other behind other processes' jobs made both sides' torch parts several times
 slower and the timings erratic (CEBRA's pseudo-inverse runs in numpy, whose BLAS threads
 ``--threads`` does not touch).
@@ -164,7 +164,7 @@ def build(args):
             comparison="Jacobian pinv map (encoder, 8 latents)"
                        + ("" if check else ", Moore-Penrose check off"),
             size=f"{label} x 22 ch x 1125",
-            repeats=None if getattr(args, "repeats_given", False) else 1, prepare=make_prepare(n),
+            repeats=None, prepare=make_prepare(n),
             ours=ours_fn(check), peer=peer, agree=agree,
             ours_label="jacobian_pinv_map(aggregate='mean', double_precision=True"
                        + ("" if check else ", check_moore_penrose=False") + ")",
@@ -178,7 +178,6 @@ if __name__ == "__main__":
     p = C.make_parser(__doc__)
     p.add_argument("--peer", choices=("auto", "cebra", "loop"), default="auto")
     a = p.parse_args()
-    a.repeats_given = a.repeats is not None
     C.setup(a)
     import torch
 
