@@ -4,6 +4,7 @@ Thin by design: it calls the public API in the order a tutorial would.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
@@ -49,6 +50,18 @@ def _peak_rss_mib():
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 ** 2 if platform.system() == "Darwin" else 1024.0)
+
+
+@contextlib.contextmanager
+def _frozen_gc():
+    """Objects that exist now are left out of the cyclic garbage collector until the end."""
+    import gc
+
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _release_free_memory():
@@ -209,208 +222,212 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         _release_free_memory()
 
     test, model, truth, data_desc, ckpt = _load(dataset, subject, checkpoint, seed, say)
-    check_model_outputs(model, test.X.shape[1], test.X.shape[2], len(test.class_names))
-    acc = accuracy(model, test.X, test.y)
-    sub = test.select(idx=_balanced_subset(test.y, n_trials, seed))
-    X, y, info, names = sub.X, sub.y, sub.info, list(sub.class_names)
-    say(f"{data_desc}: {len(test)} trials, accuracy {acc:.3f}; auditing {len(sub)} trials")
-    step("load")
+    # the collections between steps only look at what the audit allocates, not at the
+    # ~10^6 objects of torch, mne and braindecode (0.3 s a collection otherwise)
+    with _frozen_gc():
+        check_model_outputs(model, test.X.shape[1], test.X.shape[2], len(test.class_names))
+        acc = accuracy(model, test.X, test.y)
+        sub = test.select(idx=_balanced_subset(test.y, n_trials, seed))
+        X, y, info, names = sub.X, sub.y, sub.info, list(sub.class_names)
+        say(f"{data_desc}: {len(test)} trials, accuracy {acc:.3f}; auditing {len(sub)} trials")
+        step("load")
 
-    figures, tables, captions = {}, {}, {}
+        figures, tables, captions = {}, {}, {}
 
-    def save_fig(key, fig, caption):
-        path = fig_dir / f"{key}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)  # the report embeds the PNG; a kept figure only holds memory
-        del fig
-        _release_free_memory()  # a closed figure is a reference cycle: free it now
-        figures[key] = path
-        captions[key] = caption
+        def save_fig(key, fig, caption):
+            path = fig_dir / f"{key}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)  # the report embeds the PNG; a kept figure only holds memory
+            del fig
+            _release_free_memory()  # a closed figure is a reference cycle: free it now
+            figures[key] = path
+            captions[key] = caption
 
-    # 1-2. spectral amplitude gradients + Haufe patterns, on every held-out trial: a
-    # dataset-level figure (the patterns need the trials' covariance)
-    # small batches: the vmapped backward holds n_classes copies of the activations
-    grads = A.compute_amplitude_gradients(model, test.X, batch_size=4, info=test.info,
-                                          class_names=names, verbose=False)
-    patterns = A.compute_haufe_patterns(grads, test.X, verbose=False)
-    mean_grads = A.Attribution(grads.data.mean(axis=1), ("class", "chan", "freq"), info,
-                               "amplitude_gradients_mean", coords=grads.coords)
-    save_fig("amplitude_gradients", V.plot_band_topomaps(
-        mean_grads, title="Mean amplitude gradients", unit="∂score/∂amplitude", show=False),
-        "Mean gradient of each class score w.r.t. the amplitude spectrum, per band.")
-    save_fig("haufe_patterns", V.plot_haufe_patterns(patterns, show=False),
-             "Haufe patterns (covariance x class-centred mean gradient) per band and class.")
-    np.savez_compressed(out_dir / "spectral_attributions.npz",
-                        amplitude_gradients_mean=mean_grads.data, haufe_patterns=patterns.data,
-                        freqs=grads.coords["freq"], ch_names=np.array(test.info.ch_names),
-                        class_names=np.array(names))
-    del grads
-    n_test = len(test)
-    test = None  # the later steps use the audited subset only
-    say(f"amplitude gradients and Haufe patterns ({n_test} trials)")
-    step("spectral")
+        # 1-2. spectral amplitude gradients + Haufe patterns, on every held-out trial: a
+        # dataset-level figure (the patterns need the trials' covariance)
+        # small batches: the vmapped backward holds n_classes copies of the activations
+        grads = A.compute_amplitude_gradients(model, test.X, batch_size=4, info=test.info,
+                                              class_names=names, verbose=False)
+        patterns = A.compute_haufe_patterns(grads, test.X, verbose=False)
+        mean_grads = A.Attribution(grads.data.mean(axis=1), ("class", "chan", "freq"), info,
+                                   "amplitude_gradients_mean", coords=grads.coords)
+        save_fig("amplitude_gradients", V.plot_band_topomaps(
+            mean_grads, title="Mean amplitude gradients", unit="∂score/∂amplitude", show=False),
+            "Mean gradient of each class score w.r.t. the amplitude spectrum, per band.")
+        save_fig("haufe_patterns", V.plot_haufe_patterns(patterns, show=False),
+                 "Haufe patterns (covariance x class-centred mean gradient) per band and class.")
+        np.savez_compressed(out_dir / "spectral_attributions.npz",
+                            amplitude_gradients_mean=mean_grads.data, haufe_patterns=patterns.data,
+                            freqs=grads.coords["freq"], ch_names=np.array(test.info.ch_names),
+                            class_names=np.array(names))
+        del grads
+        n_test = len(test)
+        test = None  # the later steps use the audited subset only
+        say(f"amplitude gradients and Haufe patterns ({n_test} trials)")
+        step("spectral")
 
-    # 3. per-trial attributions
-    maps = {}
-    for m in methods:
-        maps[m] = A.attribute(model, X, y, method=m, batch_size=BATCH, y=y, class_names=names,
-                              info=info, **AUDIT_METHOD_PARAMS.get(m, {}), verbose=False)
-    save_fig("method_agreement", V.plot_method_agreement(maps, info=info, show=False),
-             "Mean |attribution| per channel over methods, and how much the methods agree.")
-    say(f"attributions: {', '.join(methods)}")
-    step("attributions")
+        # 3. per-trial attributions
+        maps = {}
+        for m in methods:
+            maps[m] = A.attribute(model, X, y, method=m, batch_size=BATCH, y=y, class_names=names,
+                                  info=info, **AUDIT_METHOD_PARAMS.get(m, {}), verbose=False)
+        save_fig("method_agreement", V.plot_method_agreement(maps, info=info, show=False),
+                 "Mean |attribution| per channel over methods, and how much the methods agree.")
+        say(f"attributions: {', '.join(methods)}")
+        step("attributions")
 
-    # 4. sanity checks
-    results = []
-    s_idx = _balanced_subset(y, n_sanity_trials, seed)
-    Xs, ys = X[s_idx], y[s_idx]
-    for m in methods:
-        params = AUDIT_METHOD_PARAMS.get(m, {})
-        # the trained model's maps of these trials were computed above
-        ref = maps[m].data[s_idx]
-        results.append(S.label_randomization(model, Xs, ys, method=m, method_params=params,
-                                             batch_size=BATCH, seed=seed, reference=ref,
-                                             progress=False, verbose=False))
-        results.append(S.cascading_randomization(model, Xs, ys, method=m, method_params=params,
+        # 4. sanity checks
+        results = []
+        s_idx = _balanced_subset(y, n_sanity_trials, seed)
+        Xs, ys = X[s_idx], y[s_idx]
+        for m in methods:
+            params = AUDIT_METHOD_PARAMS.get(m, {})
+            # the trained model's maps of these trials were computed above
+            ref = maps[m].data[s_idx]
+            results.append(S.label_randomization(model, Xs, ys, method=m, method_params=params,
                                                  batch_size=BATCH, seed=seed, reference=ref,
                                                  progress=False, verbose=False))
-    save_fig("sanity_checks", V.plot_sanity_checks(results, show=False),
-             "Randomisation checks: a trustworthy method's maps change (similarity < 0.5) when "
-             "the labels or the weights are randomised.")
-    sanity_rows = []
-    for r in results:
-        s = r.summary()
-        s.insert(0, "method", r.method)
-        s.insert(1, "test", r.test)
-        sanity_rows.append(s)
-    tables["sanity"] = pd.concat(sanity_rows, ignore_index=True)
-    say(f"sanity checks on {len(s_idx)} trials")
-    step("sanity")
+            results.append(S.cascading_randomization(model, Xs, ys, method=m, method_params=params,
+                                                     batch_size=BATCH, seed=seed, reference=ref,
+                                                     progress=False, verbose=False))
+        save_fig("sanity_checks", V.plot_sanity_checks(results, show=False),
+                 "Randomisation checks: a trustworthy method's maps change (similarity < 0.5) when "
+                 "the labels or the weights are randomised.")
+        sanity_rows = []
+        for r in results:
+            s = r.summary()
+            s.insert(0, "method", r.method)
+            s.insert(1, "test", r.test)
+            sanity_rows.append(s)
+        tables["sanity"] = pd.concat(sanity_rows, ignore_index=True)
+        say(f"sanity checks on {len(s_idx)} trials")
+        step("sanity")
 
-    # 5. metrics: ground truth on simulated data, else similarity to the method consensus
-    if truth is not None:
-        rows = {}
-        for m, a in maps.items():
-            if a.dims[-1] != "time":
-                continue
-            gt = M.compute_ground_truth_metrics(np.abs(a.data), truth.chan_time, y=y, verbose=False)
-            rows[m] = gt.mean(numeric_only=True)
-        tables["metrics"] = pd.DataFrame(rows).T
-        metric_caption = ("Agreement with the simulator's ground truth (channel x time masks "
-                          "of each trial's class); ranks per metric, 1 = best.")
-    else:
-        consensus = np.mean([np.abs(a.data) / (np.abs(a.data).max() + 1e-30)
-                             for a in maps.values() if a.dims[-1] == "time"], axis=0)
-        rows = {}
-        for m, a in maps.items():
-            if a.dims[-1] != "time":
-                continue
-            sc = M.compute_metrics(np.abs(a.data), consensus, metrics=["Spearman", "Spearman_abs"],
-                                   verbose=False)
-            rows[m] = sc.mean(numeric_only=True)
-        tables["metrics"] = pd.DataFrame(rows).T
-        metric_caption = "No ground truth on real data: rank agreement with the methods' consensus."
-    save_fig("metric_table", V.plot_metric_table(tables["metrics"], show=False), metric_caption)
-    if truth is not None:
-        save_fig("ground_truth", V.plot_ground_truth_comparison(
-            {m: a for m, a in maps.items() if a.dims[-1] == "time"}, truth, info=info,
-            class_index=names.index("left_hand") if "left_hand" in names else 0, y=y,
-            show=False), "Each method's map next to the simulated ground truth (left hand).")
-    say("metrics")
-    del maps  # the remaining steps compute their own
-    step("metrics")
+        # 5. metrics: ground truth on simulated data, else similarity to the method consensus
+        if truth is not None:
+            rows = {}
+            for m, a in maps.items():
+                if a.dims[-1] != "time":
+                    continue
+                # relevance = |attribution| (absolute=True)
+                gt = M.compute_ground_truth_metrics(a.data, truth.chan_time, y=y, verbose=False)
+                rows[m] = gt.mean(numeric_only=True)
+            tables["metrics"] = pd.DataFrame(rows).T
+            metric_caption = ("Agreement with the simulator's ground truth (channel x time masks "
+                              "of each trial's class); ranks per metric, 1 = best.")
+        else:
+            consensus = np.mean([np.abs(a.data) / (np.abs(a.data).max() + 1e-30)
+                                 for a in maps.values() if a.dims[-1] == "time"], axis=0)
+            rows = {}
+            for m, a in maps.items():
+                if a.dims[-1] != "time":
+                    continue
+                sc = M.compute_metrics(np.abs(a.data), consensus,
+                                       metrics=["Spearman", "Spearman_abs"], verbose=False)
+                rows[m] = sc.mean(numeric_only=True)
+            tables["metrics"] = pd.DataFrame(rows).T
+            metric_caption = ("No ground truth on real data: rank agreement with the methods' "
+                              "consensus.")
+        save_fig("metric_table", V.plot_metric_table(tables["metrics"], show=False), metric_caption)
+        if truth is not None:
+            save_fig("ground_truth", V.plot_ground_truth_comparison(
+                {m: a for m, a in maps.items() if a.dims[-1] == "time"}, truth, info=info,
+                class_index=names.index("left_hand") if "left_hand" in names else 0, y=y,
+                show=False), "Each method's map next to the simulated ground truth (left hand).")
+        say("metrics")
+        del maps  # the remaining steps compute their own
+        step("metrics")
 
-    # 6. IGC
-    if igc:
-        from .attribution.igc import compute_igc, igc_roi_sums
+        # 6. IGC
+        if igc:
+            from .attribution.igc import compute_igc, igc_roi_sums
 
-        igc_t = compute_igc(model, X, y, n_baselines=8, n_steps=8, batch_size=16, seed=seed,
-                            info=info, class_names=names, verbose=False)
-        # baselines drawn from the data: from zero amplitudes the log-power path integral
-        # is nearly singular at its start and 8 steps are far from enough
-        igc_f = compute_igc(model, X, y, n_baselines=2, n_steps=8, batch_size=16, seed=seed,
-                            info=info, class_names=names, domain="spectral",
-                            sfreq=info["sfreq"], verbose=False)
-        save_fig("igc_time", V.plot_igc_topomaps(igc_t, show=False),
-                 "Integrated Gradient Correlation (time domain), summed over time: the maps "
-                 "add up to each class's output-target correlation.")
-        save_fig("igc_spectral", V.plot_igc_topomaps(igc_f, show=False),
-                 "Spectral IGC per band: the channel x band cells and the phase term R (what "
-                 "the trials' phases alone carry) add up to the correlation.")
-        tables["igc_roi"] = igc_roi_sums(igc_f, bands={"mu": (8, 13), "beta": (14, 30)})
-        say("integrated gradient correlation")
-        step("igc")
+            igc_t = compute_igc(model, X, y, n_baselines=8, n_steps=8, batch_size=16, seed=seed,
+                                info=info, class_names=names, verbose=False)
+            # baselines drawn from the data: from zero amplitudes the log-power path integral
+            # is nearly singular at its start and 8 steps are far from enough
+            igc_f = compute_igc(model, X, y, n_baselines=2, n_steps=8, batch_size=16, seed=seed,
+                                info=info, class_names=names, domain="spectral",
+                                sfreq=info["sfreq"], verbose=False)
+            save_fig("igc_time", V.plot_igc_topomaps(igc_t, show=False),
+                     "Integrated Gradient Correlation (time domain), summed over time: the maps "
+                     "add up to each class's output-target correlation.")
+            save_fig("igc_spectral", V.plot_igc_topomaps(igc_f, show=False),
+                     "Spectral IGC per band: the channel x band cells and the phase term R (what "
+                     "the trials' phases alone carry) add up to the correlation.")
+            tables["igc_roi"] = igc_roi_sums(igc_f, bands={"mu": (8, 13), "beta": (14, 30)})
+            say("integrated gradient correlation")
+            step("igc")
 
-    # 7. CEBRA-style encoder
-    if encoder:
-        from .attribution.jacobian import jacobian_pinv_map
-        from .models.encoder import train_encoder
+        # 7. CEBRA-style encoder
+        if encoder:
+            from .attribution.jacobian import jacobian_pinv_map
+            from .models.encoder import train_encoder
 
-        enc, _ = train_encoder(X, y, n_latents=4, n_steps=40, seed=seed, verbose=False)
-        jac = jacobian_pinv_map(enc, X[: min(len(X), 32)], info=info, verbose=False)
-        jac_map = jac[1] if isinstance(jac, (tuple, list)) else jac
-        save_fig("jacobian_maps", V.plot_jacobian_maps(jac_map, info=info, show=False),
-                 "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
-                 "trained here for a few steps: one map per latent.")
-        say("encoder Jacobian maps")
-        step("encoder")
+            enc, _ = train_encoder(X, y, n_latents=4, n_steps=40, seed=seed, verbose=False)
+            jac = jacobian_pinv_map(enc, X[: min(len(X), 32)], info=info, verbose=False)
+            save_fig("jacobian_maps", V.plot_jacobian_maps(jac.pinv, info=info, show=False),
+                     "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
+                     "trained here for a few steps: one map per latent.")
+            say("encoder Jacobian maps")
+            step("encoder")
 
-    # tables as CSV
-    for key, df in tables.items():
-        df.to_csv(tab_dir / f"{key}.csv")
+        # tables as CSV
+        for key, df in tables.items():
+            df.to_csv(tab_dir / f"{key}.csv")
 
-    # plain-language summary
-    verdicts = []
-    for r in results:
-        test_name = r.test
-        verdicts.append((r.method, test_name, r.verdict))
-    lines = []
-    for m in methods:
-        mine = {t: v for mm, t, v in verdicts if mm == m}
-        ok = all(v == "PASS" for v in mine.values())
-        failed = [t for t, v in mine.items() if v != "PASS"]
-        lines.append(f"<li><b>{m}</b>: " + ("passes every randomisation check." if ok else
-                     "fails " + ", ".join(failed) + " — its map does not depend enough on "
-                     "what it claims to explain.") + "</li>")
-    import braindecode
-    import torch
+        # plain-language summary
+        verdicts = []
+        for r in results:
+            test_name = r.test
+            verdicts.append((r.method, test_name, r.verdict))
+        lines = []
+        for m in methods:
+            mine = {t: v for mm, t, v in verdicts if mm == m}
+            ok = all(v == "PASS" for v in mine.values())
+            failed = [t for t, v in mine.items() if v != "PASS"]
+            lines.append(f"<li><b>{m}</b>: " + ("passes every randomisation check." if ok else
+                         "fails " + ", ".join(failed) + " — its map does not depend enough on "
+                         "what it claims to explain.") + "</li>")
+        import braindecode
+        import torch
 
-    versions = {"neuroxai": __import__("neuroxai").__version__, "mne": mne.__version__,
-                "braindecode": braindecode.__version__, "torch": torch.__version__,
-                "numpy": np.__version__, "python": platform.python_version()}
-    summary = dict(dataset=dataset, data=data_desc, checkpoint=str(ckpt), accuracy=acc,
-                   n_trials_audited=len(sub), methods=methods, seed=seed,
-                   method_params={m: AUDIT_METHOD_PARAMS.get(m, {}) for m in methods},
-                   verdicts=[dict(method=m, test=t, verdict=v) for m, t, v in verdicts],
-                   versions=versions)
+        versions = {"neuroxai": __import__("neuroxai").__version__, "mne": mne.__version__,
+                    "braindecode": braindecode.__version__, "torch": torch.__version__,
+                    "numpy": np.__version__, "python": platform.python_version()}
+        summary = dict(dataset=dataset, data=data_desc, checkpoint=str(ckpt), accuracy=acc,
+                       n_trials_audited=len(sub), methods=methods, seed=seed,
+                       method_params={m: AUDIT_METHOD_PARAMS.get(m, {}) for m in methods},
+                       verdicts=[dict(method=m, test=t, verdict=v) for m, t, v in verdicts],
+                       versions=versions)
 
-    # the HTML report
-    # PNG rather than MNE's default WebP: every browser and image viewer shows it the same
-    report = mne.Report(title="neuroxai attribution audit", image_format="png", verbose=False)
-    report.add_html(
-        f"<p>{data_desc}. Model: <code>{type(model).__name__}</code> ({ckpt}); accuracy on "
-        f"{n_test} held-out trials: <b>{acc:.3f}</b> (chance {1 / len(names):.2f}). "
-        f"Audited: {len(sub)} trials, methods {', '.join(methods)}.</p>"
-        f"<h4>Can these maps be trusted?</h4><ul>{''.join(lines)}</ul>",
-        title="Summary", section="Summary")
-    for key in figures:
-        # the PNG written above, embedded as is: re-rendering constrained-layout topomap
-        # grids through add_figure() shears them
-        report.add_image(fig_dir / f"{key}.png", title=key.replace("_", " ").capitalize(),
-                         caption=captions[key], section="Figures")
-    for key, df in tables.items():
-        report.add_html(df.to_html(float_format=lambda v: f"{v:.3g}", border=0),
-                        title=f"Table: {key}", section="Tables")
-    report.add_html("<pre>" + json.dumps({k: v for k, v in summary.items() if k != "verdicts"},
-                                         indent=1, default=str) + "</pre>",
-                    title="Versions and parameters", section="Provenance")
-    report_path = out_dir / "report.html"
-    report.save(report_path, overwrite=True, open_browser=False, verbose=False)
-    step("report")
-    summary["timings_s"] = timings
-    summary["seconds"] = round(time.perf_counter() - t_start, 2)
-    summary["peak_rss_mib"] = round(_peak_rss_mib(), 1)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    say(f"report written to {report_path.resolve()}")
-    return AuditResult(out_dir, report_path, {k: fig_dir / f"{k}.png" for k in figures},
-                       tables, summary, timings)
+        # the HTML report
+        # PNG rather than MNE's default WebP: every browser and image viewer shows it the same
+        report = mne.Report(title="neuroxai attribution audit", image_format="png", verbose=False)
+        report.add_html(
+            f"<p>{data_desc}. Model: <code>{type(model).__name__}</code> ({ckpt}); accuracy on "
+            f"{n_test} held-out trials: <b>{acc:.3f}</b> (chance {1 / len(names):.2f}). "
+            f"Audited: {len(sub)} trials, methods {', '.join(methods)}.</p>"
+            f"<h4>Can these maps be trusted?</h4><ul>{''.join(lines)}</ul>",
+            title="Summary", section="Summary")
+        for key in figures:
+            # the PNG written above, embedded as is: re-rendering constrained-layout topomap
+            # grids through add_figure() shears them
+            report.add_image(fig_dir / f"{key}.png", title=key.replace("_", " ").capitalize(),
+                             caption=captions[key], section="Figures")
+        for key, df in tables.items():
+            report.add_html(df.to_html(float_format=lambda v: f"{v:.3g}", border=0),
+                            title=f"Table: {key}", section="Tables")
+        report.add_html("<pre>" + json.dumps({k: v for k, v in summary.items() if k != "verdicts"},
+                                             indent=1, default=str) + "</pre>",
+                        title="Versions and parameters", section="Provenance")
+        report_path = out_dir / "report.html"
+        report.save(report_path, overwrite=True, open_browser=False, verbose=False)
+        step("report")
+        summary["timings_s"] = timings
+        summary["seconds"] = round(time.perf_counter() - t_start, 2)
+        summary["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+        say(f"report written to {report_path.resolve()}")
+        return AuditResult(out_dir, report_path, {k: fig_dir / f"{k}.png" for k in figures},
+                           tables, summary, timings)

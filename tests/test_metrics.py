@@ -28,7 +28,6 @@ from neuroxai.metrics.similarity import (
     ALL_METRIC_NAMES,
     METRIC_NAMES,
     SSIM_METRIC_NAMES,
-    _batched_ssim,
     _percentile_rows,
     compute_metrics,
     summarize_metrics,
@@ -112,19 +111,6 @@ def test_percentile_rows_matches_numpy():
             got = _percentile_rows(arr, q, lo, hi)
             np.testing.assert_array_equal(got, np.percentile(arr, q, axis=1))
             np.testing.assert_array_equal(_percentile_rows(arr, q), got)
-
-
-def test_batched_ssim_equals_skimage():
-    rng = np.random.default_rng(2)
-    x = rng.random((3, 12, 40))
-    y = x + 0.3 * rng.random((3, 12, 40))
-    rngs = np.array([1.0, 2.0, 0.5])
-    got = _batched_ssim(x, y, rngs, 7)
-    ref = [
-        structural_similarity(x[i], y[i], win_size=7, data_range=rngs[i], gaussian_weights=False)
-        for i in range(3)
-    ]
-    np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -462,18 +448,6 @@ def test_nonfinite_checked_through_row_sums():
     with np.errstate(all="ignore"):
         s = compute_metrics(a * 1e307, gt, metrics=["Cosine_raw"], verbose=False)
     assert s.shape == (5, 1)
-
-
-@pytest.mark.parametrize("win", [3, 5, 7, 9, 13])
-def test_box_mean_equals_uniform_filter_crop(win):
-    from scipy.ndimage import uniform_filter
-
-    from neuroxai.metrics.similarity import _box_mean
-
-    z = np.random.default_rng(16).standard_normal((2, 17, 31))
-    pad = (win - 1) // 2
-    ref = uniform_filter(z, size=(1, win, win))[:, pad:17 - pad, pad:31 - pad]
-    np.testing.assert_allclose(_box_mean(z, win), ref, rtol=1e-12, atol=1e-14)
 
 
 def test_order_stats_equal_sort():

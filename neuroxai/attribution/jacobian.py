@@ -662,21 +662,21 @@ def jacobian_pinv_map(model, X, aggregate="mean", transform="none", batch_size=3
     device = _model_device(model)
     work = _frozen_copy(model, dtype)
     n_latents = _probe_outputs(work, X, device, dtype)
-    jac = _jacobian_fn(work)
     mp_rtol = _default_mp_rtol(torch.empty(0, dtype=dtype))
 
     agg_j = _Aggregator(aggregate, transform, n)
     agg_p = _Aggregator(aggregate, transform, n)
     conditions = []
-    # one Jacobian buffer for all batches, unless the per-trial maps keep its memory
-    buf = (torch.empty((min(batch_size, n), n_latents, n_chans, n_times), dtype=dtype,
-                       device=device) if aggregate is not None else None)
     front = _spectral_front_end(work, n_times)
     # with a linear reduction, sums of the rows of A and A^+ are mapped to time at the end
     linear = front is not None and aggregate in ("mean", "sum") and transform == "none"
     sums = [0.0, 0.0]
-    if front is not None:
-        buf = None
+    if front is None:
+        jac = _jacobian_fn(work)
+        # one Jacobian buffer for all batches, unless the per-trial maps keep its memory
+        buf = (torch.empty((min(batch_size, n), n_latents, n_chans, n_times), dtype=dtype,
+                           device=device) if aggregate is not None else None)
+    else:
         # the cut-off of torch.linalg.pinv(J) depends on J's (not A's) shape
         rtol_j = rtol if rtol is not None else (max(n_latents, n_chans * n_times)
                                                 * torch.finfo(dtype).eps)

@@ -198,50 +198,6 @@ def _fit_win_size(requested, shape):
     return max(win, 3)
 
 
-def _window_sums(z, win, axis):
-    """Sums of ``win`` consecutive values along ``axis`` (windows inside the array).
-
-    Built by doubling (sums of 2, 4, ... values, combined along the bits of ``win``):
-    about 4 additions per value for win = 7. A cumulative sum needs two, but np.cumsum
-    is ~10x slower than np.add per value, and differences of large running totals lose
-    digits that local sums keep.
-    """
-    n_out = z.shape[axis] - win + 1
-
-    def part(arr, start, length):
-        sl = [slice(None)] * arr.ndim
-        sl[axis] = slice(start, start + length)
-        return arr[tuple(sl)]
-
-    out, first, offset, cur, width = None, None, 0, z, 1  # cur[i] = sum(z[i:i + width])
-    while True:
-        if win & width:
-            blk = part(cur, offset, n_out)
-            if first is None:
-                first = blk  # added to the next block rather than copied
-            elif out is None:
-                out = first + blk
-            else:
-                out += blk
-            offset += width
-        if 2 * width > win:
-            return first.copy() if out is None else out
-        size = cur.shape[axis] - width
-        cur = part(cur, 0, size) + part(cur, width, size)
-        width *= 2
-
-
-def _box_mean(z, win):
-    """Mean over every ``win x win`` window lying inside each image of a stack.
-
-    skimage's uniform filter followed by its border crop (= torch's ``avg_pool2d``
-    with stride 1, braindecode's SSIM), for a stack (n, h, w).
-    """
-    out = _window_sums(_window_sums(z, win, 1), win, 2)
-    out *= 1.0 / (win * win)
-    return out
-
-
 def _window_mean(s, window_mask):
     if window_mask is None:
         return s.reshape(len(s), -1).mean(axis=1)
@@ -298,20 +254,6 @@ def _ssim_index(terms, ux2, vx, data_range, win, window_mask=None):
     q *= vy
     p /= q
     return 4.0 * _window_mean(p, window_mask)
-
-
-def _batched_ssim(x, y, data_range, win, window_mask=None):
-    """Mean SSIM of each image pair, uniform window, sample covariance.
-
-    The computation of :func:`skimage.metrics.structural_similarity` with
-    ``gaussian_weights=False`` (same filter, same border crop), vectorised over the
-    batch: skimage works one image at a time (1.2k Python calls for 288 samples x 4
-    variants). ``window_mask`` (over the cropped windows) restricts the mean.
-    """
-    ux = _box_mean(x, win)
-    ux2 = ux * ux
-    terms = _ssim_terms(ux, _box_mean(y, win), _box_mean(y * y, win), _box_mean(x * y, win))
-    return _ssim_index(terms, ux2, _box_mean(x * x, win) - ux2, data_range, win, window_mask)
 
 
 def _range_or_one(x):
@@ -641,10 +583,12 @@ def _scores_from_stats(st, n_feat):
 
 
 class _BoxMeans:
-    """Box means (``win x win`` windows inside the image, as :func:`_box_mean`) of
+    """Box means (``win x win`` windows inside the image: scipy's ``uniform_filter`` cropped
+    to the windows that fit, as skimage's SSIM and braindecode's ``avg_pool2d``) of
     ``(h, w)`` images, in named reused buffers. Hand-written for speed: SSIM takes 9 box
-    filters per sample, on which :func:`_box_mean` spends ~3x longer (numpy slices and
-    temporaries on ~20 rows) than these matrix products.
+    filters per sample, and on 22-row images numpy sums of shifted slices (the previous
+    implementation) spent ~3x longer than these matrix products; ``uniform_filter`` also
+    filters the border windows that are cropped away.
 
     Along axis -2 (``h``, short) the sums are a matrix product with a band matrix (whose
     rows may be any subset of the windows, in any order). Along the rows they are taken

@@ -139,20 +139,27 @@ class ContrastiveEEGEncoder(nn.Module):
         spec = torch.fft.rfft(x * self.input_scale, dim=-1, norm="forward")
         return spec[..., self._bins[0]:self._bins[1]]
 
+    def _unit_filters(self, dtype):
+        # Unit-norm filters make the log-powers independent of the filters' scale, which
+        # would otherwise shift all features together and kill the head's units.
+        w = self.spatial.weight
+        return (w / w.norm(dim=1, keepdim=True)).to(dtype)
+
+    def _bands(self):
+        """Non-negative spectral weightings summing to 1 over frequency, (n_bands, n_freqs)."""
+        weights = torch.exp(self.band_logweights)
+        return weights / weights.sum(dim=1, keepdim=True)
+
     def features(self, x=None, spec=None):
         """Log band-power features ``(batch, n_spatial * n_bands)`` of ``x`` (or its spectrum)."""
         if spec is None:
             spec = self.spectrum(x)
         # Spatial filtering commutes with the Fourier transform; doing it on the
         # few in-band bins is cheaper, and lets training reuse a precomputed spectrum.
-        # Unit-norm filters make the log-powers independent of the filters' scale, which
-        # would otherwise shift all features together and kill the head's units.
-        w = self.spatial.weight
-        w = (w / w.norm(dim=1, keepdim=True)).to(spec.real.dtype)
+        w = self._unit_filters(spec.real.dtype)
         z_re, z_im = w @ spec.real, w @ spec.imag
         power = z_re ** 2 + z_im ** 2  # (batch, n_spatial, n_freqs)
-        weights = torch.exp(self.band_logweights)
-        band_power = power @ (weights / weights.sum(dim=1, keepdim=True)).T
+        band_power = power @ self._bands().T
         feats = torch.log(band_power + 1e-8).flatten(1)
         return (feats - self.feature_shift) * self.feature_scale
 
@@ -174,13 +181,11 @@ class ContrastiveEEGEncoder(nn.Module):
                                     materialize_grads=True)[0]
                 for k in range(out.shape[1])], dim=1)  # (batch, n_latents, n_features)
         # feats = (log(power @ bands^T + 1e-8) - shift) * scale, power = |w @ spec|^2
-        w = self.spatial.weight
-        w = (w / w.norm(dim=1, keepdim=True)).to(spec.real.dtype)
+        w = self._unit_filters(spec.real.dtype)
         # real and imaginary parts interleaved, as torch.view_as_real lays them out, so that
         # the result is a complex view without a copy
         z = (w @ torch.view_as_real(spec).flatten(-2)).unflatten(-1, (-1, 2))
-        weights = torch.exp(self.band_logweights)
-        bands = (weights / weights.sum(dim=1, keepdim=True)).to(z.dtype)
+        bands = self._bands().to(z.dtype)
         band_power = z.square().sum(-1) @ bands.T  # (batch, n_spatial, n_bands)
         n_spatial = z.shape[1]
         d_bp = (d_feats * self.feature_scale).unflatten(-1, (n_spatial, -1)) / (
