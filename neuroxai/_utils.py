@@ -102,8 +102,12 @@ def check_finite(arr, name="X"):
         )
 
 
-def check_trials_array(X, name="X", n_chans=None, n_times=None):
-    """Validate a ``(n_trials, n_chans, n_times)`` array and return it as float32."""
+def check_trials_array(X, name="X", n_chans=None, n_times=None, dtype=np.float32):
+    """Validate a ``(n_trials, n_chans, n_times)`` array and return it as ``dtype``.
+
+    ``dtype=np.float64`` keeps float64 input (a float64 model's data) and converts other
+    dtypes to float32.
+    """
     if hasattr(X, "detach"):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
@@ -119,6 +123,8 @@ def check_trials_array(X, name="X", n_chans=None, n_times=None):
     if not np.issubdtype(X.dtype, np.number):
         raise InvalidInputError(f"{name} must be numeric, got dtype {X.dtype}.")
     check_finite(X, name)
+    if dtype == np.float64 and X.dtype == np.float64:
+        return X
     return X.astype(np.float32, copy=False)
 
 

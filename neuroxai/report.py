@@ -246,9 +246,9 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         # 1-2. spectral amplitude gradients + Haufe patterns, on every held-out trial: a
         # dataset-level figure (the patterns need the trials' covariance)
         # small batches: the vmapped backward holds n_classes copies of the activations
-        grads = A.compute_amplitude_gradients(model, test.X, batch_size=4, info=test.info,
-                                              class_names=names, verbose=False)
-        patterns = A.compute_haufe_patterns(grads, test.X, verbose=False)
+        grads = A.compute_amplitude_gradients(model, test, batch_size=4, class_names=names,
+                                              verbose=False)
+        patterns = A.compute_haufe_patterns(grads, test, verbose=False)
         mean_grads = A.Attribution(grads.data.mean(axis=1), ("class", "chan", "freq"), info,
                                    "amplitude_gradients_mean", coords=grads.coords)
         save_fig("amplitude_gradients", V.plot_band_topomaps(
@@ -270,7 +270,8 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         maps = {}
         for m in methods:
             maps[m] = A.attribute(model, X, y, method=m, batch_size=BATCH, y=y, class_names=names,
-                                  info=info, **AUDIT_METHOD_PARAMS.get(m, {}), verbose=False)
+                                  info=info, tmin=sub.tmin, **AUDIT_METHOD_PARAMS.get(m, {}),
+                                  verbose=False)
         save_fig("method_agreement", V.plot_method_agreement(maps, info=info, show=False),
                  "Mean |attribution| per channel over methods, and how much the methods agree.")
         say(f"attributions: {', '.join(methods)}")
@@ -342,13 +343,12 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
         if igc:
             from .attribution.igc import compute_igc, igc_roi_sums
 
-            igc_t = compute_igc(model, X, y, n_baselines=8, n_steps=8, batch_size=16, seed=seed,
-                                info=info, class_names=names, verbose=False)
+            igc_t = compute_igc(model, sub, n_baselines=8, n_steps=8, batch_size=16, seed=seed,
+                                class_names=names, verbose=False)
             # baselines drawn from the data: from zero amplitudes the log-power path integral
             # is nearly singular at its start and 8 steps are far from enough
-            igc_f = compute_igc(model, X, y, n_baselines=2, n_steps=8, batch_size=16, seed=seed,
-                                info=info, class_names=names, domain="spectral",
-                                sfreq=info["sfreq"], verbose=False)
+            igc_f = compute_igc(model, sub, n_baselines=2, n_steps=8, batch_size=16, seed=seed,
+                                class_names=names, domain="spectral", verbose=False)
             save_fig("igc_time", V.plot_igc_topomaps(igc_t, show=False),
                      "Integrated Gradient Correlation (time domain), summed over time: the maps "
                      "add up to each class's output-target correlation.")
@@ -364,7 +364,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
             from .attribution.jacobian import jacobian_pinv_map
             from .models.encoder import train_encoder
 
-            enc, _ = train_encoder(X, y, n_latents=4, n_steps=40, seed=seed, verbose=False)
+            enc, _ = train_encoder(sub, n_latents=4, n_steps=40, seed=seed, verbose=False)
             jac = jacobian_pinv_map(enc, X[: min(len(X), 32)], info=info, verbose=False)
             save_fig("jacobian_maps", V.plot_jacobian_maps(jac.pinv, info=info, show=False),
                      "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "

@@ -19,6 +19,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 N_CHANS, N_TIMES, N_CLASSES = 3, 200, 3
 
 
+def _info(sfreq=250.0):
+    import mne
+
+    return mne.create_info(N_CHANS, sfreq, "eeg")
+
+
+def _igc(model, X, y, **kw):
+    """compute_igc on arrays sampled at 250 Hz, first sample at the event."""
+    kw.setdefault("info", _info())
+    kw.setdefault("tmin", 0.0)
+    return compute_igc(model, X, y, **kw)
+
+
 def _shallow(seed=0):
     from braindecode.models import ShallowFBCSPNet
 
@@ -93,8 +106,8 @@ def test_completeness_converges_with_steps(shallow, data, domain):
     for n_steps in (2, 4, 16):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            a = compute_igc(shallow, X, y, n_baselines=4, n_steps=n_steps, batch_size=4,
-                            domain=domain, method="riemann_middle" if n_steps < 16 else
+            a = _igc(shallow, X, y, n_baselines=4, n_steps=n_steps, batch_size=4,
+                            domain=domain, quadrature="riemann_middle" if n_steps < 16 else
                             "gausslegendre")
         missed = np.abs(a.coords["completeness_error"]) > 0.05 * np.abs(a.coords["correlation"])
         # an unresolved path integral is said, never silently returned
@@ -116,7 +129,7 @@ def test_completeness_converges_with_steps(shallow, data, domain):
 @pytest.mark.parametrize("domain", ["time", "spectral"])
 def test_zero_baseline_is_complete(shallow, data, domain):
     X, y = data
-    a = compute_igc(shallow, X, y, baselines="zeros", n_steps=24, batch_size=7, domain=domain)
+    a = _igc(shallow, X, y, baselines="zeros", n_steps=24, batch_size=7, domain=domain)
     assert a.params["n_baselines"] == 1
     # zero amplitudes: every path starts at the zero signal, f(0) is a constant, R = 0
     np.testing.assert_allclose(a.coords["phase_term"], 0.0, atol=1e-14)
@@ -127,7 +140,7 @@ def test_spectral_phase_term_matches_direct_computation(shallow, data):
     """R = (1/(N sd_f K)) sum_n z[n] sum_k f(irfft(|B_k| e^{i phase(x_n)})), computed here
     with numpy's FFT."""
     X, y = data
-    a = compute_igc(shallow, X, y, n_baselines=3, n_steps=16, domain="spectral", seed=3,
+    a = _igc(shallow, X, y, n_baselines=3, n_steps=16, domain="spectral", seed=3,
                     batch_size=50)
     B = X[a.params["baseline_indices"]]
     spec = np.fft.rfft(X, axis=-1)
@@ -201,7 +214,7 @@ def test_matches_captum_per_sample_loop(net):
     n_steps = 5
     ref = None
     for affine_prefix, batch_size in (("auto", 3), ("auto", 64), (None, 7)):
-        a = compute_igc(model, X, y, n_baselines=3, n_steps=n_steps, batch_size=batch_size,
+        a = _igc(model, X, y, n_baselines=3, n_steps=n_steps, batch_size=batch_size,
                         affine_prefix=affine_prefix, seed=2)
         if ref is None:
             ref = _reference_time(model, X, y, X[a.params["baseline_indices"]], n_steps)
@@ -209,7 +222,7 @@ def test_matches_captum_per_sample_loop(net):
         np.testing.assert_allclose(a.data, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
     if net == "shallow":
         assert a.params["affine_prefix"] == 0
-        auto = compute_igc(model, X, y, n_baselines=3, n_steps=n_steps, seed=2)
+        auto = _igc(model, X, y, n_baselines=3, n_steps=n_steps, seed=2)
         assert auto.params["affine_prefix"] == 4  # ensuredims, dimshuffle, conv, bnorm
 
 
@@ -218,19 +231,19 @@ def test_spectral_matches_autograd_loop(shallow):
     B = np.random.default_rng(5).standard_normal((2, N_CHANS, N_TIMES))
     ref = _reference_spectral(shallow, X, y, B, n_steps=3)
     for batch_size in (2, 9):  # fewer / more points than one pair's steps
-        a = compute_igc(shallow, X, y, baselines=B, n_steps=3, batch_size=batch_size,
+        a = _igc(shallow, X, y, baselines=B, n_steps=3, batch_size=batch_size,
                         domain="spectral")
         np.testing.assert_allclose(a.data, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_batch_size_and_seed(shallow, data):
     X, y = data
-    runs = [compute_igc(shallow, X, y, n_baselines=5, n_steps=6, batch_size=b, seed=7)
+    runs = [_igc(shallow, X, y, n_baselines=5, n_steps=6, batch_size=b, seed=7)
             for b in (1, 5, 6, 1000)]
     for a in runs[1:]:
         np.testing.assert_allclose(a.data, runs[0].data, rtol=1e-10, atol=1e-14)
     assert len(runs[0].params["baseline_indices"]) == 5
-    other = compute_igc(shallow, X, y, n_baselines=5, n_steps=6, seed=8)
+    other = _igc(shallow, X, y, n_baselines=5, n_steps=6, seed=8)
     assert not np.array_equal(other.params["baseline_indices"],
                               runs[0].params["baseline_indices"])
 
@@ -243,8 +256,8 @@ def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, do
 
     X, y = data
     kw = dict(n_baselines=3, n_steps=5, domain=domain, output_transform=transform)
-    fast = compute_igc(shallow, X, y, **kw)
-    slow = compute_igc(shallow, X, y, _shortcut=False, **kw)
+    fast = _igc(shallow, X, y, **kw)
+    slow = _igc(shallow, X, y, _shortcut=False, **kw)
     np.testing.assert_allclose(fast.data, slow.data, rtol=1e-9,
                                atol=1e-12 * np.abs(slow.data).max())
     # the shortcut is recognised on ShallowFBCSPNet's head and refused elsewhere
@@ -261,7 +274,7 @@ def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, do
 def test_float32_model_and_transform(data):
     X, y = data
     model = _shallow().float()
-    a = compute_igc(model, X.astype(np.float32), y, n_baselines=4, n_steps=16,
+    a = _igc(model, X.astype(np.float32), y, n_baselines=4, n_steps=16,
                     output_transform="softmax", classes=[0, 2], class_names=["a", "b", "c"])
     assert a.coords["class"] == ["a", "c"]
     with torch.no_grad():
@@ -278,7 +291,7 @@ def test_roi_and_band_sums_are_additive(shallow, data):
 
     X, y = data
     info = mne.create_info(["C3", "Cz", "C4"], 250.0, "eeg")
-    a = compute_igc(shallow, X, y, n_baselines=3, n_steps=8, domain="spectral", info=info)
+    a = _igc(shallow, X, y, n_baselines=3, n_steps=8, domain="spectral", info=info)
     total = a.data.sum(axis=(1, 2))
     rois = {"left": ["C3"], "rest": [1, "C4"]}
     bands = {"low": (0, 8), "mu": (8, 13), "high": (13, 1e3)}
@@ -293,7 +306,7 @@ def test_roi_and_band_sums_are_additive(shallow, data):
     assert set(spectra) == {"0", "1", "2"}
     with pytest.raises(UnknownNameError, match="Valid channels"):
         igc_roi_sums(a, {"x": ["Oz"]})
-    a_time = compute_igc(shallow, X, y, n_baselines=2, n_steps=2)
+    a_time = _igc(shallow, X, y, n_baselines=2, n_steps=2)
     with pytest.raises(Exception, match="spectral"):
         igc_roi_sums(a_time, None, bands)
     np.testing.assert_allclose(igc_roi_sums(a_time, {"a": [0], "b": [1, 2]}).sum(axis=1),
@@ -304,28 +317,30 @@ def test_roi_and_band_sums_are_additive(shallow, data):
 def test_bad_input(shallow, data):
     X, y = data
     kw = dict(n_baselines=2, n_steps=2)
-    with pytest.raises(ShapeError, match="one entry per trial"):
-        compute_igc(shallow, X, y[:-1], **kw)
+    with pytest.raises(ShapeError, match="one label per trial"):
+        _igc(shallow, X, y[:-1], **kw)
     Xn = X.copy()
     Xn[0, 0, 0] = np.nan
     with pytest.raises(NonFiniteError):
-        compute_igc(shallow, Xn, y, **kw)
+        _igc(shallow, Xn, y, **kw)
     with pytest.raises(TargetError, match="outside"):
-        compute_igc(shallow, X, y, classes=[3], **kw)
+        _igc(shallow, X, y, classes=[3], **kw)
+    y4 = y.copy()
+    y4[0] = 7  # a fourth class (labels are encoded in sorted order) for 3 outputs
     with pytest.raises(TargetError, match="outside"):
-        compute_igc(shallow, X, np.where(y == 0, 5, y), **kw)
+        _igc(shallow, X, y4, **kw)
     with pytest.raises(TargetError, match="constant"):
-        compute_igc(shallow, X, np.where(y == 0, 1, y), **kw)
+        _igc(shallow, X, np.where(y == 0, 1, y), **kw)
     with pytest.raises(ShapeError, match="baselines"):
-        compute_igc(shallow, X, y, baselines=np.zeros((2, N_CHANS, N_TIMES - 1)), **kw)
+        _igc(shallow, X, y, baselines=np.zeros((2, N_CHANS, N_TIMES - 1)), **kw)
     with pytest.raises(NonFiniteError):
-        compute_igc(shallow, X, y, baselines=np.full((N_CHANS, N_TIMES), np.inf), **kw)
+        _igc(shallow, X, y, baselines=np.full((N_CHANS, N_TIMES), np.inf), **kw)
     with pytest.raises(UnknownNameError, match="'spectral', 'time'"):
-        compute_igc(shallow, X, y, domain="freq", **kw)
+        _igc(shallow, X, y, domain="freq", **kw)
     with pytest.raises(UnknownNameError, match="'data', 'zeros'"):
-        compute_igc(shallow, X, y, baselines="mean", **kw)
+        _igc(shallow, X, y, baselines="mean", **kw)
     with pytest.raises(ShapeError):
-        compute_igc(shallow, X[0], y, **kw)
+        _igc(shallow, X[0], y, **kw)
 
 
 def test_constant_output_is_nan_with_warning(data):
@@ -336,6 +351,6 @@ def test_constant_output_is_nan_with_warning(data):
     with torch.no_grad():
         model.lin.weight[1] = 0.0  # class 1's output is its bias for every trial
     with pytest.warns(DegenerateMethodWarning, match="constant"):
-        a = compute_igc(model, X, y, n_baselines=2, n_steps=4)
+        a = _igc(model, X, y, n_baselines=2, n_steps=4)
     assert np.isnan(a.coords["correlation"][1]) and np.isnan(a.data[1]).all()
     assert np.isfinite(a.data[[0, 2]]).all()

@@ -62,7 +62,6 @@ from .._utils import (
     ShapeError,
     TargetError,
     check_finite,
-    check_trials_array,
     logger,
     unknown_name,
     verbose,
@@ -387,10 +386,11 @@ def _baselines(baselines, X, n_baselines, seed, domain):
 
 # ------------------------------------------------------------------------------ main
 @verbose
-def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch_size=256,
-                seed=0, classes=None, domain="time", sfreq=250.0, info=None, class_names=None,
-                output_transform=None, method="gausslegendre", affine_prefix="auto",
-                progress=False, verbose=None, _shortcut=True):
+def compute_igc(model, inst, y=None, *, n_baselines=32, n_steps=32, baselines="data",
+                batch_size=256, seed=0, classes=None, domain="time", info=None, tmin=None,
+                class_names=None, picks="eeg", exclude="bads", output_transform=None,
+                quadrature="gausslegendre", affine_prefix="auto", sfreq=None, method=None,
+                progress=None, verbose=None, _shortcut=True):
     """Integrated Gradient Correlation: split each class's output-target correlation.
 
     Parameters
@@ -398,11 +398,14 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
     model : torch.nn.Module
         Maps ``(batch, n_chans, n_times)`` to ``(batch, n_outputs)``; run in eval mode
         (restored afterwards) on its own device and dtype.
-    X : array, shape (n_trials, n_chans, n_times)
-        The dataset over which the correlation is taken. Every trial is used.
-    y : array, shape (n_trials,) or (n_trials, n_outputs)
-        Integer class labels (one-hot targets per class, the categorical case) or one
-        continuous target per model output.
+    inst : mne.Epochs | braindecode windows dataset | Trials | array, shape (n_trials, n_chans, n_times)
+        The dataset over which the correlation is taken (see
+        :func:`neuroxai.data.as_trials`). Every trial is used. The sampling rate (and, in
+        the time domain, ``tmin``) come from it; an array needs ``info`` (and ``tmin``).
+    y : array, shape (n_trials,) or (n_trials, n_outputs) | None
+        Class labels (ints, event codes or names: one-hot targets per class, the
+        categorical case) or one continuous target per model output. Default: the labels
+        that Epochs / windows / Trials carry.
     n_baselines : int
         Number of baseline trials drawn (once, with ``seed``) from ``X`` when
         ``baselines="data"`` (without replacement when ``n_baselines <= n_trials``).
@@ -425,16 +428,19 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         ``"time"``: attributions per channel and time sample. ``"spectral"``: per
         channel and rfft frequency, IG over the amplitude spectrum with each trial's
         phases held fixed (see the module docstring for what the cells sum to).
-    sfreq : float
-        Sampling frequency, for the ``"time"`` and ``"freq"`` coordinates.
     info : mne.Info | None
-        Channel info stored in the result (enables :meth:`Attribution.to_spectrum`).
+        Channel info of an array's trials (gives the sampling rate of the ``"time"`` and
+        ``"freq"`` coordinates).
+    tmin : float | None
+        Time of an array's first sample relative to the event, in s.
     class_names : list of str | None
         Names of all model outputs (indexed like the outputs).
+    picks, exclude :
+        Channels to use (default: EEG without ``info["bads"]``).
     output_transform : None | "softmax" | "log_softmax" | callable
         Applied to the model output ``(batch, n_outputs)`` before a class's column is
         taken; ``None`` explains the raw logits. A callable must keep the batch axis.
-    method : str
+    quadrature : str
         Quadrature rule: ``"gausslegendre"`` (default) or ``"riemann_trapezoid"``,
         ``"riemann_middle"``, ``"riemann_left"``, ``"riemann_right"``.
     affine_prefix : "auto" | int | None
@@ -445,11 +451,10 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         integrand, exact chain rule); it only saves time. ``"auto"`` detects and
         numerically verifies the prefix; an int forces that many modules; ``None``
         differentiates through the whole model.
-    progress : bool
-        Show a tqdm progress bar over batches.
-    verbose : bool | str | int | None
-        Control verbosity of the logging output. If ``None``, use the default
-        verbosity level (see :func:`mne.verbose`).
+    sfreq, method, progress :
+        Deprecated: pass ``info`` (or Epochs / Trials), ``quadrature``; progress bars follow
+        ``verbose``, as in MNE.
+    %(verbose)s
 
     Returns
     -------
@@ -457,7 +462,7 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         ``data`` of shape ``(n_classes, n_chans, n_times)`` with dims
         ``("class", "chan", "time")``, or ``(n_classes, n_chans, n_freqs)`` with dims
         ``("class", "chan", "freq")``. ``coords`` holds ``"class"`` (names),
-        ``"class_index"``, ``"time"``, ``"freq"`` (``np.fft.rfftfreq(n_times, 1/sfreq)``),
+        ``"class_index"``, ``"time"`` (with the trials' ``tmin``), ``"freq"`` (Hz),
         ``"correlation"`` (Pearson r of output and target, computed directly),
         ``"attribution_sum"``, ``"phase_term"`` (R; zeros in the time domain) and
         ``"completeness_error"`` = correlation - phase_term - attribution_sum.
@@ -481,10 +486,24 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
     :class:`DegenerateMethodWarning`.
     """
     # ---------------------------------------------------------------- validation
+    import warnings
+
+    from .._core.deprecation import deprecated_progress
+    from .._core.model import as_module, device_dtype, evaluating, probe_model
+    from ..data._boundary import prepare_trials
+
+    if method is not None:
+        warnings.warn("compute_igc(method=) is deprecated and will be removed in the next "
+                      "release: the quadrature rule is quadrature=.", FutureWarning,
+                      stacklevel=3)
+        quadrature = method
+    deprecated_progress(progress)
+    model = as_module(model)
     if domain not in _DOMAINS:
         raise unknown_name("domain", domain, _DOMAINS)
-    if method not in _METHODS:
-        raise unknown_name("method", method, _METHODS)
+    if quadrature not in _METHODS:
+        raise unknown_name("quadrature rule", quadrature, _METHODS)
+    method = quadrature
     for name, val in (("n_steps", n_steps), ("batch_size", batch_size)):
         if int(val) != val or int(val) < 1:
             raise InvalidInputError(f"{name} must be a positive integer, got {val!r}.")
@@ -499,12 +518,32 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         raise InvalidInputError("output_transform must be None, 'softmax', 'log_softmax' or "
                                 "a callable.")
 
-    X_np = _as_numpy(X)
-    check_trials_array(X_np)  # shape / dtype / finiteness; we keep the original precision
-    param = next(iter(model.parameters()), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    device = param.device if param is not None else torch.device("cpu")
-    Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
+    device, dtype = device_dtype(model)
+    continuous = y is not None and np.ndim(_as_numpy(y)) == 2
+    trials = prepare_trials(
+        inst, None if continuous else y, info=info, tmin=tmin, class_names=class_names,
+        picks=picks, exclude=exclude, units=True,
+        need=(() if sfreq is not None else ("sfreq",) if domain == "spectral"
+              else ("times",) if info is not None else ()),
+        what=f"compute_igc(domain={domain!r})",
+        dtype=np.float64 if dtype == torch.float64 else np.float32)
+    if sfreq is not None:
+        warnings.warn("compute_igc(sfreq=) is deprecated and will be removed in the next "
+                      "release: the rate comes from info / Epochs / Trials.", FutureWarning,
+                      stacklevel=3)
+        if trials.sfreq is not None and float(sfreq) != trials.sfreq:
+            raise InvalidInputError(f"sfreq={sfreq} contradicts info['sfreq']={trials.sfreq}.")
+    sfreq = trials.sfreq if trials.sfreq is not None else (
+        None if sfreq is None else float(sfreq))
+    times = trials.times if trials.times is not None else (
+        None if sfreq is None else np.arange(trials.X.shape[2]) / sfreq)
+    info = trials.info
+    if not continuous:
+        if trials.y is None:
+            raise InvalidInputError("compute_igc needs targets: pass y= (labels or one "
+                                    "continuous target per output), or labelled trials.")
+        y = trials.y
+    Xt = torch.as_tensor(trials.X, dtype=dtype, device=device)
     n_trials, n_chans, n_times = Xt.shape
     alphas_np, qw_np = _quadrature(method, n_steps)
     alphas = torch.as_tensor(alphas_np, dtype=dtype, device=device)
@@ -514,9 +553,8 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
 
     # same function, shared parameters, faster first layer (prefix and its transpose)
     model = fast_view(model)
-    was_training = model.training
-    model.eval()
-    try:
+    probe_model(model, trials.X[:1], sfreq=sfreq)
+    with evaluating(model):
         def full(x):
             out = model(x)
             return transform(out) if transform is not None else out
@@ -545,9 +583,14 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
                 f"The target of class(es) {const} is constant over the trials (class absent or "
                 "the only one), so its correlation is undefined. Pass classes= without them."
             )
-        if class_names is not None and len(class_names) != n_out:
-            raise ModelMismatchError(f"class_names has {len(class_names)} names but the model "
-                                     f"has {n_out} outputs.")
+        if continuous:
+            if class_names is not None and len(class_names) != n_out:
+                raise ModelMismatchError(f"class_names has {len(class_names)} names but the "
+                                         f"model has {n_out} outputs.")
+        else:
+            from .methods import output_names
+
+            class_names = output_names(trials, n_out, class_names)
         B, base_idx = _baselines(baselines, Xt, n_baselines, seed, domain)
         K = B.shape[0]
 
@@ -626,10 +669,9 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
             step = max(1, batch_size // 4) * n_steps
         aligned = step % n_steps == 0
         starts = range(0, n_points, step)
-        if progress:
-            from tqdm.auto import tqdm
+        from .._core.batching import progress as _bar
 
-            starts = tqdm(starts, desc="IGC", unit="batch")
+        starts = _bar(starts, "IGC")
         u_cache = pending = None
         for p0 in starts:
             p1 = min(p0 + step, n_points)
@@ -731,8 +773,6 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
                     blk = Sb[:, kk].to(dtype)
                     h = adjoint(blk.reshape(-1, blk.shape[-1]))
                     attr -= (h.reshape(n_cls, -1, n_chans, n_times) * B[kk]).sum(1).double()
-    finally:
-        model.train(was_training)
 
     data = attr.cpu().numpy()
     data[degenerate] = np.nan
@@ -744,8 +784,8 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         "class": [names[c] for c in classes],
         "class_index": np.asarray(classes),
         "class_names": names,
-        "time": np.arange(n_times) / float(sfreq),
-        "freq": np.fft.rfftfreq(n_times, 1.0 / float(sfreq)),
+        "time": times,
+        "freq": None if sfreq is None else np.fft.rfftfreq(n_times, 1.0 / sfreq),
         "correlation": corr,
         "attribution_sum": attr_sum,
         "phase_term": ph,
@@ -759,7 +799,7 @@ def compute_igc(model, X, y, n_baselines=32, n_steps=32, baselines="data", batch
         "n_baselines": K, "n_steps": n_steps,
         "baselines": baselines if isinstance(baselines, str) else "array",
         "baseline_indices": base_idx, "batch_size": batch_size, "seed": seed,
-        "domain": domain, "sfreq": float(sfreq), "method": method,
+        "domain": domain, "sfreq": sfreq, "quadrature": method,
         "output_transform": (output_transform if output_transform is None
                              or isinstance(output_transform, str)
                              else getattr(output_transform, "__name__", repr(output_transform))),

@@ -11,3 +11,4 @@ from ._common import (  # noqa: F401
 )
 from .simulate import REGIMES, GroundTruth, SimulatedDataset, simulate_bcic_iv_2a  # noqa: F401
 from .moabb import DATASETS, PRESETS, load_moabb  # noqa: F401
+from ._boundary import UnitsWarning, as_trials, check_units  # noqa: F401

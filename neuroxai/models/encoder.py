@@ -23,7 +23,6 @@ Checkpoints use the classifier-checkpoint layout
 """
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -36,11 +35,9 @@ from .._utils import (
     InvalidInputError,
     ModelMismatchError,
     ShapeError,
-    check_trials_array,
     logger,
     verbose,
 )
-from ._optim import Adam
 
 __all__ = ["ContrastiveEEGEncoder", "infonce_loss", "train_encoder", "save_encoder", "load_encoder"]
 
@@ -91,9 +88,13 @@ class ContrastiveEEGEncoder(nn.Module):
     works on volts or microvolts alike; they are saved with the parameters.
     """
 
-    def __init__(self, n_chans, n_times, n_latents=8, n_spatial=16, n_bands=6, sfreq=250.0,
+    def __init__(self, n_chans, n_times, n_latents=8, n_spatial=16, n_bands=6, sfreq=None,
                  fmin=4.0, fmax=40.0, n_hidden=32, normalize=True):
         super().__init__()
+        if sfreq is None:
+            raise InvalidInputError(
+                "sfreq is required: the encoder's bands are placed in Hz (pass the data's "
+                "sampling rate, e.g. info['sfreq']).")
         for name, val in [("n_chans", n_chans), ("n_times", n_times), ("n_latents", n_latents),
                           ("n_spatial", n_spatial), ("n_bands", n_bands), ("n_hidden", n_hidden)]:
             if int(val) != val or val < 1:
@@ -268,19 +269,24 @@ class _PositiveSampler:
 
 
 @verbose
-def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperature=1.0,
+def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, temperature=1.0,
                   time_offset=None, learning_rate=3e-3, seed=0, device="cpu",
-                  encoder_kwargs=None, verbose=None):
+                  encoder_kwargs=None, positives="auto", info=None, picks="eeg",
+                  exclude="bads", verbose=None):
     """Train a :class:`ContrastiveEEGEncoder` with CEBRA's InfoNCE loss.
 
     Parameters
     ----------
-    X : array, shape (n_trials, n_chans, n_times)
-        Trials, in recording order (time-contrastive sampling relies on it).
-    y : array of int, shape (n_trials,) | None
-        Class labels. If given, positives are trials of the same class
-        (CEBRA's discrete-label sampling); if ``None``, positives are trials
-        within ``time_offset`` positions (time-contrastive sampling).
+    inst : mne.Epochs | braindecode windows dataset | Trials | array
+        Trials, in recording order (time-contrastive sampling relies on it); see
+        :func:`neuroxai.data.as_trials`. The sampling rate (which places the encoder's
+        bands in Hz) comes from it: an array needs ``info``.
+    y : array, shape (n_trials,) | None
+        Class labels of an array's trials (ints, event codes or names).
+    positives : "auto" | "labels" | "time"
+        ``"labels"``: positives are trials of the same class (CEBRA's discrete-label
+        sampling); ``"time"``: trials within ``time_offset`` positions
+        (time-contrastive sampling); ``"auto"``: labels when the trials have them.
     n_latents : int
         Embedding dimension (3 for plotting, 8 for analysis are typical).
     n_steps : int
@@ -301,9 +307,10 @@ def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperatu
     device : str | torch.device
         Where to train.
     encoder_kwargs : dict | None
-        Extra constructor arguments of :class:`ContrastiveEEGEncoder`; pass
-        ``sfreq`` when the data are not sampled at 250 Hz (it places the
-        ``fmin``-``fmax`` band range).
+        Extra constructor arguments of :class:`ContrastiveEEGEncoder` (``fmin``,
+        ``fmax`` in Hz, ``n_bands`` ...); ``sfreq`` comes from the trials.
+    info, picks, exclude :
+        As in :func:`neuroxai.data.as_trials`.
     %(verbose)s
 
     Returns
@@ -323,14 +330,17 @@ def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperatu
     machine ``torch.set_num_threads(1)`` can be several times faster than
     more threads.
     """
-    X = check_trials_array(X)
+    from .._core.validation import check_option
+    from ..data._boundary import prepare_trials
+
+    check_option("positives", positives, ("auto", "labels", "time"))
+    need = ("sfreq", "labels") if positives == "labels" else ("sfreq",)
+    trials = prepare_trials(inst, y, info=info, picks=picks, exclude=exclude, need=need,
+                            what="train_encoder")
+    X = trials.X
     n, n_chans, n_times = X.shape
+    y = trials.y if positives != "time" else None
     if y is not None:
-        y = np.asarray(y)
-        if y.shape != (n,):
-            raise ShapeError(f"y must have shape ({n},) to match X, got {y.shape}.")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise InvalidInputError(f"y must hold integer class labels, got dtype {y.dtype}.")
         labels, counts = np.unique(y, return_counts=True)
         if np.any(counts < 2):
             raise InvalidInputError(
@@ -352,7 +362,10 @@ def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperatu
         )
 
     kwargs = dict(encoder_kwargs or {})
-    kwargs.update(n_chans=n_chans, n_times=n_times, n_latents=n_latents)
+    if kwargs.get("sfreq", trials.sfreq) != trials.sfreq:
+        raise InvalidInputError(f"encoder_kwargs sfreq={kwargs['sfreq']} contradicts the "
+                                f"trials' sampling rate {trials.sfreq} Hz; leave it out.")
+    kwargs.update(n_chans=n_chans, n_times=n_times, n_latents=n_latents, sfreq=trials.sfreq)
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the global RNG
         torch.manual_seed(seed)
         encoder = ContrastiveEEGEncoder(**kwargs)
@@ -367,16 +380,15 @@ def train_encoder(X, y=None, n_latents=8, n_steps=300, batch_size=128, temperatu
         feats = encoder.features(spec=spec)
         encoder.feature_shift.copy_(feats.mean(dim=0))
         encoder.feature_scale.copy_(1.0 / feats.std(dim=0).clamp_min(1e-3))
-    opt = Adam(encoder.parameters(), lr=learning_rate)
+    opt = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
     hist = {"loss": [], "align": [], "uniform": []}
     conditional = ("label" if y is not None else "time") + ("" if y is None or time_offset is None
                                                            else "+time")
     logger.info(f"Training contrastive encoder ({conditional} positives) for {n_steps} steps")
-    from tqdm.auto import tqdm
+    from .._core.batching import progress
 
     t0 = time.perf_counter()
-    for _ in tqdm(range(int(n_steps)), desc="InfoNCE", leave=False,
-                  disable=logger.getEffectiveLevel() > logging.INFO):
+    for _ in progress(range(int(n_steps)), "InfoNCE"):
         ref = rng.integers(n, size=batch_size)
         pos = sampler(ref)
         neg = rng.integers(n, size=batch_size)

@@ -868,10 +868,12 @@ def data_randomization(model, X_train, y_train, method="saliency", *, X=None, ta
     t0 = time.perf_counter()
     history = None
     if fit_fn is None:
-        fresh, history = fit_classifier(
-            fresh, X_train, y_perm, max_epochs=max_epochs, lr=lr, batch_size=train_batch_size,
-            weight_decay=weight_decay, target_accuracy=target_accuracy, seed=seed,
-            progress=progress,
+        from ..models.train import fit_classifier as _fit
+
+        fresh, history = _fit(
+            fresh, X_train, y_perm, n_epochs=max_epochs, lr=lr, batch_size=train_batch_size,
+            weight_decay=weight_decay, target_train_accuracy=target_accuracy, seed=seed,
+            picks="all", exclude=(), verbose=False,
         )
     else:
         fresh = fit_fn(fresh, X_train, y_perm, seed=seed)
