@@ -361,12 +361,12 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
 
         # 7. CEBRA-style encoder
         if encoder:
-            from .attribution.jacobian import jacobian_pinv_map
             from .models.encoder import train_encoder
 
             enc, _ = train_encoder(sub, n_latents=4, n_steps=40, seed=seed, verbose=False)
-            jac = jacobian_pinv_map(enc, X[: min(len(X), 32)], info=info, verbose=False)
-            save_fig("jacobian_maps", V.plot_jacobian_maps(jac.pinv, info=info, show=False),
+            _, pinv = A.compute_jacobian_pinv_maps(
+                enc, sub.select(idx=np.arange(min(len(sub), 32))), verbose=False)
+            save_fig("jacobian_maps", V.plot_jacobian_maps(pinv, show=False),
                      "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
                      "trained here for a few steps: one map per latent.")
             say("encoder Jacobian maps")

@@ -756,12 +756,12 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
 
     Parameters
     ----------
-    jac_attr : Attribution | JacobianMaps | ndarray
-        From :func:`~neuroxai.attribution.jacobian.jacobian_pinv_map` (a
-        ``JacobianMaps`` tuple draws its ``pinv`` map) or
-        :func:`~neuroxai.attribution.jacobian.compute_latent_attributions`: dims
+    jac_attr : Attribution | ndarray
+        One map of :func:`~neuroxai.attribution.compute_jacobian_pinv_maps` (usually
+        ``pinv``; the deprecated ``JacobianMaps`` tuple draws its ``pinv`` map) or of
+        :func:`~neuroxai.attribution.compute_latent_attributions`: dims
         ``("latent", "chan", "time")`` (time reduced with
-        :func:`~neuroxai.attribution.jacobian.channel_map`) or ``("latent", "chan")``
+        :func:`~neuroxai.attribution.reduce_to_channels`) or ``("latent", "chan")``
         (drawn as provided). Arrays: ``(n_latents, n_chans[, n_times])``.
     info : mne.Info | None
         Channel positions; default ``jac_attr.info``.
@@ -789,15 +789,19 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
     fig : matplotlib.figure.Figure
     """
     from ..attribution._base import Attribution
-    from ..attribution.jacobian import channel_map
+    from ..attribution.jacobian import JacobianMaps, reduce_to_channels
 
-    if hasattr(jac_attr, "pinv") and hasattr(jac_attr, "jacobian"):
+    if isinstance(jac_attr, JacobianMaps):
         jac_attr = jac_attr.pinv
+    elif isinstance(jac_attr, tuple):
+        raise InvalidInputError(
+            "plot_jacobian_maps draws one map: pass the pinv (or jacobian) Attribution of "
+            "jacobian, pinv = compute_jacobian_pinv_maps(...).")
     method = ""
     if isinstance(jac_attr, Attribution):
         dims = jac_attr.dims
         if dims == ("latent", "chan", "time"):
-            jac_attr = channel_map(jac_attr, transform=transform, reduce=reduce)
+            jac_attr = reduce_to_channels(jac_attr, transform=transform, reduce=reduce)
         elif dims != ("latent", "chan"):
             raise ShapeError(f"plot_jacobian_maps needs dims ('latent', 'chan'[, 'time']), got "
                              f"{dims}; aggregate over trials first (aggregate='mean').")
@@ -809,8 +813,8 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
         data = np.asarray(jac_attr, dtype=float)
         latent = None
         if data.ndim == 3:
-            data = channel_map(Attribution(data, ("latent", "chan", "time")), transform=transform,
-                               reduce=reduce).data
+            data = reduce_to_channels(Attribution(data, ("latent", "chan", "time")),
+                                      transform=transform, reduce=reduce).data
         elif data.ndim != 2:
             raise ShapeError(f"jac_attr must have shape (n_latents, n_chans[, n_times]), got "
                              f"{data.shape}.")
