@@ -1,5 +1,5 @@
 """Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
-from ._base import Attribution  # noqa: F401
+from ._base import Attribution, read_attribution  # noqa: F401
 from .jacobian import (  # noqa: F401
     JacobianMaps,
     jacobian_spatial_patterns,

@@ -21,10 +21,10 @@ from .._core.validation import check_float, check_int
 from .._utils import InvalidInputError, import_braindecode, logger, verbose
 
 
-def _trials(inst, y, info, class_names, picks, exclude, what, need=("labels",)):
+def _trials(inst, y, info, class_names, picks, exclude, what, need=("labels",), tmin=None):
     from ..data._boundary import prepare_trials
 
-    return prepare_trials(inst, y, info=info, class_names=class_names, picks=picks,
+    return prepare_trials(inst, y, info=info, tmin=tmin, class_names=class_names, picks=picks,
                           exclude=exclude, need=need, units=True, what=what)
 
 
@@ -151,13 +151,13 @@ def fit_classifier(model, inst, y=None, *, X_valid=None, y_valid=None, n_epochs=
 
 
 @verbose
-def predict(model, inst, *, batch_size=128, info=None, picks="eeg", exclude="bads",
-            verbose=None):
+def predict(model, inst, *, batch_size=128, info=None, tmin=None, picks="eeg",
+            exclude="bads", verbose=None):
     """Class scores ``(n_trials, n_outputs)``, in eval mode (every sub-module's mode restored)."""
     from ._fast import fast_view
 
     model = as_module(model)
-    trials = _trials(inst, None, info, None, picks, exclude, "predict", need=())
+    trials = _trials(inst, None, info, None, picks, exclude, "predict", need=(), tmin=tmin)
     view = fast_view(model)  # same function, shared parameters, faster first layer
     probe_model(view, trials.X[:1], sfreq=trials.sfreq)
     return predict_scores(view, trials.X, check_int(batch_size, "batch_size", 1))
@@ -165,7 +165,7 @@ def predict(model, inst, *, batch_size=128, info=None, picks="eeg", exclude="bad
 
 @verbose
 def evaluate_classifier(model, inst, y=None, *, batch_size=128, class_names=None, info=None,
-                        picks="eeg", exclude="bads", alpha=0.05, verbose=None):
+                        tmin=None, picks="eeg", exclude="bads", alpha=0.05, verbose=None):
     """Held-out accuracy with its chance level and a one-sided binomial p-value.
 
     Returns a dict: ``accuracy``, ``n``, ``n_correct``, ``chance`` (the most frequent
@@ -173,7 +173,8 @@ def evaluate_classifier(model, inst, y=None, *, batch_size=128, class_names=None
     A model that is not above chance explains noise: its attribution maps carry nothing.
     """
     model = as_module(model)
-    trials = _trials(inst, y, info, class_names, picks, exclude, "evaluate_classifier")
+    trials = _trials(inst, y, info, class_names, picks, exclude, "evaluate_classifier",
+                     tmin=tmin)
     scores = predict(model, trials, batch_size=batch_size, picks="all", exclude=(),
                      verbose=False)
     return accuracy_test(trials.y, scores.argmax(1), n_classes=scores.shape[1],
