@@ -36,9 +36,11 @@ def build_parser():
                     help="trials for the randomisation checks")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--quiet", dest="report_quiet", action="store_true")
-    tr = sub.add_parser("train-default", help="retrain the shipped checkpoint from scratch")
+    tr = sub.add_parser("train-default", help="retrain the shipped checkpoint from scratch "
+                        "into the user cache (the installed one is never overwritten)")
     tr.add_argument("--out", dest="train_out", default=None,
-                    help="directory (default: the package's shipped checkpoint)")
+                    help="checkpoint directory (default: $NEUROXAI_CACHE or ./data_cache, "
+                         "then checkpoints/<name>)")
     tr.add_argument("--regime", default="spectral", choices=["spectral", "temporal", "spatial"])
     return p
 
@@ -49,12 +51,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train-default":
-            from .models import train_default_checkpoint
+            from .models import checkpoint_name_for_regime, train_default_checkpoint
+            from .models.pretrained import retrained_checkpoint_dir
 
-            _, _, meta = train_default_checkpoint(args.train_out, regime=args.regime, progress=not args.quiet,
-                                                  verbose="INFO")
+            out = args.train_out or retrained_checkpoint_dir(checkpoint_name_for_regime(
+                args.regime))
+            _, _, meta = train_default_checkpoint(out, regime=args.regime,
+                                                  progress=not args.quiet, verbose="INFO")
             print(f"held-out accuracy {meta['test_accuracy']:.3f} "
-                  f"({meta['train_seconds']:.0f} s)")
+                  f"({meta['train_seconds']:.0f} s); load it with "
+                  f"neuroxai.models.load_pretrained(pathlib.Path({str(out)!r}))")
             return 0
         if args.command == "report":
             from .report import run_audit

@@ -265,14 +265,23 @@ REGIME_SNR = {"spectral": 0.7, "temporal": 2.0, "spatial": 0.7}
 def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, verbose=None):
     """Retrain a shipped checkpoint from scratch (simulated data, session 0train).
 
+    The shipped checkpoint inside the package is never overwritten:
+    ``load_pretrained("shallow_simulated")`` keeps loading it. Load the retrained one by
+    its path: ``load_pretrained(out_dir)``, by default
+    ``load_pretrained(retrained_checkpoint_dir("shallow_simulated"))``.
+
     Parameters
     ----------
     out_dir : path-like | None
-        Where to write ``params.safetensors``, ``history.json`` and ``metadata.json``.
-        Default: the package's own ``checkpoints/shallow_simulated`` (``_temporal`` /
-        ``_spatial`` for the other regimes).
+        Where to write the checkpoint directory (replaced as a whole if it exists).
+        Default: ``<cache>/checkpoints/shallow_simulated`` (``_temporal`` / ``_spatial``
+        for the other regimes), the cache being ``$NEUROXAI_CACHE`` or ``./data_cache``
+        (see :func:`neuroxai.models.pretrained.retrained_checkpoint_dir`).
     regime : ``"spectral"`` | ``"temporal"`` | ``"spatial"``
         Simulation regime of the training data (same recipe otherwise).
+    progress : bool
+        Show a progress bar.
+    %(verbose)s
 
     Returns
     -------
@@ -280,10 +289,16 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, ver
     """
     import torch
 
+    from .._utils import unknown_name
     from ..data import simulate_bcic_iv_2a
-    from .checkpoint import build_model, save_checkpoint
-    from .pretrained import checkpoint_name_for_regime, shipped_checkpoint_dir
+    from .checkpoint import build_model, check_checkpoint_target, save_checkpoint
+    from .pretrained import checkpoint_name_for_regime, retrained_checkpoint_dir
 
+    if regime not in REGIME_SNR:
+        raise unknown_name("regime", regime, REGIME_SNR)
+    if out_dir is None:
+        out_dir = retrained_checkpoint_dir(checkpoint_name_for_regime(regime))
+    check_checkpoint_target(out_dir)  # before minutes of training, not after
     t0 = time.perf_counter()
     recipe = {**DEFAULT_RECIPE, "data": {**DEFAULT_RECIPE["data"], "regime": regime,
                                          "snr": REGIME_SNR[regime]}}
@@ -302,9 +317,7 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, ver
         test_accuracy=history[-1]["valid_accuracy"], test_session="1test",
         train_seconds=time.perf_counter() - t0, torch_version=torch.__version__,
     )
-    if out_dir is None:
-        out_dir = shipped_checkpoint_dir(checkpoint_name_for_regime(regime))
-    save_checkpoint(model, out_dir, history, metadata)
+    path = save_checkpoint(model, out_dir, history, metadata, verbose=False)
     logger.info(f"Trained in {metadata['train_seconds']:.0f} s; held-out accuracy "
-                f"{metadata['test_accuracy']:.3f}; written to {out_dir}")
+                f"{metadata['test_accuracy']:.3f}; written to {path}")
     return model, history, metadata
