@@ -395,34 +395,15 @@ def load_checkpoint(path, model=None, model_class=None, model_kwargs=None, *, ve
 
 
 def check_model_outputs(model, n_chans, n_times, n_classes=None):
-    """Run one dummy trial through ``model``; raise :class:`ModelMismatchError` if it doesn't fit.
+    """Run one zero trial through ``model``; raise :class:`ModelMismatchError` if it doesn't fit.
 
     Returns the number of outputs.
     """
-    import torch
+    from .._core.model import as_module, probe_model
 
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else "cpu"
-    dtype = p.dtype if p is not None else torch.float32
-    try:
-        with torch.no_grad():
-            was = model.training
-            model.eval()
-            out = model(torch.zeros(1, n_chans, n_times, device=device, dtype=dtype))
-            model.train(was)
-    except Exception as err:  # shape errors deep inside the model: name the cause
+    n_out = probe_model(as_module(model), np.zeros((1, n_chans, n_times), np.float32))
+    if n_classes is not None and n_out != n_classes:
         raise ModelMismatchError(
-            f"{type(model).__name__} cannot take input of shape (batch, {n_chans}, {n_times}): "
-            f"{err}"
-        ) from err
-    if out.ndim != 2:
-        raise ModelMismatchError(
-            f"{type(model).__name__} returns shape {tuple(out.shape)}; neuroxai needs "
-            "(batch, n_outputs). Wrap the model so that it returns one score per class."
-        )
-    if n_classes is not None and out.shape[1] != n_classes:
-        raise ModelMismatchError(
-            f"{type(model).__name__} has {out.shape[1]} outputs but the data has {n_classes} "
-            "classes. Use the checkpoint trained on this dataset or pass matching class_names."
-        )
-    return int(out.shape[1])
+            f"{type(model).__name__} has {n_out} outputs but the data has {n_classes} "
+            "classes. Use the checkpoint trained on this dataset or pass matching class_names.")
+    return n_out
