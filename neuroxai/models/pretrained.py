@@ -48,6 +48,15 @@ KNOWN_REPOS = {
     ),
 }
 
+#: What the known Hub checkpoints were trained on (braindecode's BCI IV 2a tutorial trains
+#: its model on subject 3's session 0train and scores it on 1test), so that an audit can
+#: default to that subject and warn when it explains another one.
+TRAINED_ON = {
+    "braindecode/plot_bcic_iv_2a_moabb_trial": dict(dataset="BNCI2014_001", subject=3,
+                                                    train_session="0train",
+                                                    test_session="1test"),
+}
+
 
 def shipped_checkpoint_dir(name=DEFAULT_CHECKPOINT):
     """Directory of a checkpoint shipped inside the package (read-only: never written)."""
