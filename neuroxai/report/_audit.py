@@ -17,7 +17,7 @@ from .._utils import InvalidInputError, atomic_directory, check_replaceable_dire
 from .._utils import verbose as _verbose
 from . import _sources
 from ._memory import frozen_gc, peak_rss_mib, release_free_memory
-from ._steps import AUDIT_METHOD_PARAMS, DEFAULT_METHODS, STEPS, _bands
+from ._steps import DEFAULT_METHODS, STEPS, _bands
 
 #: What an audit writes into its folder (anything else there is the user's and is kept).
 OUTPUTS = ("report.html", "summary.json", "figures", "tables", "amplitude_gradients-attr.npz",
