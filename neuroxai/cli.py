@@ -36,6 +36,9 @@ def build_parser():
                     help="trials for the randomisation checks")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--quiet", dest="report_quiet", action="store_true")
+    ds = sub.add_parser("datasets", help="MOABB datasets load_moabb reads, and what is on disk")
+    ds.add_argument("--paradigm", default="imagery", help="MOABB paradigm, or 'all'")
+    ds.add_argument("--no-disk-check", action="store_true", help="skip the on_disk column")
     tr = sub.add_parser("train-default", help="retrain the shipped checkpoint from scratch")
     tr.add_argument("--out", dest="train_out", default=None,
                     help="directory (default: the package's shipped checkpoint)")
@@ -55,6 +58,13 @@ def main(argv=None):
                                                   verbose="INFO")
             print(f"held-out accuracy {meta['test_accuracy']:.3f} "
                   f"({meta['train_seconds']:.0f} s)")
+            return 0
+        if args.command == "datasets":
+            from .data import list_datasets
+
+            table = list_datasets(None if args.paradigm == "all" else args.paradigm,
+                                  check_disk=not args.no_disk_check, verbose=False)
+            print(table.to_string(max_colwidth=60))
             return 0
         if args.command == "report":
             from .report import run_audit
