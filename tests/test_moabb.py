@@ -6,7 +6,9 @@ fixture in the dataset's own file format, ``PhysionetMI`` on the shared EEGMMIDB
 (``test_data.py``), and the offline error of ``BNCI2014_001`` / ``Schirrmeister2017``.
 """
 import os
+import socket
 import time
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -168,6 +170,35 @@ class OwnDataset(BaseDataset):
     def data_path(self, subject, path=None, force_update=False, update_path=None,
                   verbose=None):
         return []
+
+
+class DownloadingDataset(OwnDataset):
+    """Its reader "downloads" a flag file into $MNE_DATA when missing: a connection attempt,
+    which the tests' socket block answers with an OSError, stands in for the transfer."""
+
+    def _get_single_subject_data(self, subject):
+        flag = Path(mne.get_config("MNE_DATA")) / "MNE-own-data" / f"s{subject}.flag"
+        if not flag.is_file():
+            try:
+                socket.getaddrinfo("data.example.org", 443)
+            except OSError:
+                pass
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.write_text("downloaded")
+        return super()._get_single_subject_data(subject)
+
+
+def test_missing_subject_is_downloaded_when_its_host_answers(tmp_path, monkeypatch):
+    import neuroxai.data.moabb as nx_moabb
+
+    probed = []
+    monkeypatch.setattr(nx_moabb, "_reachable", lambda hosts: probed.append(hosts) or True)
+    tr = load_moabb(DownloadingDataset(), 7, data_dir=tmp_path, as_trials=True, verbose=False)
+    assert probed == [[("data.example.org", 443)]] and len(tr) == 5
+    assert (tmp_path / "MNE-own-data" / "s7.flag").read_text() == "downloaded"
+    monkeypatch.setattr(nx_moabb, "_reachable", lambda hosts: pytest.fail(f"probed {hosts}"))
+    again = load_moabb(DownloadingDataset(), 7, data_dir=tmp_path, as_trials=True, verbose=False)
+    np.testing.assert_array_equal(again.X, tr.X)  # now read from disk, offline
 
 
 @pytest.mark.parametrize("stim", [True, False], ids=["stim", "annotations"])
