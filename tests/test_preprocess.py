@@ -72,6 +72,8 @@ def test_presets_are_data_with_sources():
         preprocess(_synthetic_raw(), "bcic_iv_2b")
     with pytest.raises(InvalidInputError, match="filter_method"):
         Preset("bad", filter_method="butter")
+    with pytest.raises(InvalidInputError, match="picks must be 'eeg'"):
+        Preset("bad", picks="C3")
 
 
 def test_preprocess_raw_equals_the_tutorial_steps_by_hand():

@@ -113,6 +113,10 @@ class Preset:
         if self.factor_new is not None and not 0 < self.factor_new <= 1:
             raise InvalidInputError(
                 f"Preset {self.name!r}: factor_new must lie in (0, 1], got {self.factor_new}.")
+        if isinstance(self.picks, str) and self.picks != "eeg":
+            raise InvalidInputError(
+                f"Preset {self.name!r}: picks must be 'eeg' or a tuple of channel names, "
+                f"got {self.picks!r}.")
         if not isinstance(self.picks, str):
             object.__setattr__(self, "picks", tuple(self.picks))
 
