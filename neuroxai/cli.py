@@ -86,6 +86,7 @@ def build_parser():
     ds = sub.add_parser("datasets", help="the MOABB datasets neuroxai reads, and which are on "
                                          "disk")
     ds.add_argument("--paradigm", default="imagery", help="MOABB paradigm, or 'all'")
+    ds.add_argument("--no-disk-check", action="store_true", help="skip the on_disk column")
     tr = sub.add_parser("train-default", help="retrain a shipped checkpoint from scratch (into "
                                               "the cache, never into the package)")
     tr.add_argument("--out", dest="train_out", default=None, metavar="DIR",
@@ -111,7 +112,8 @@ def _run(args):
     if args.command == "datasets":
         from .data import list_datasets
 
-        table = list_datasets(None if args.paradigm == "all" else args.paradigm, verbose=False)
+        table = list_datasets(None if args.paradigm == "all" else args.paradigm,
+                              check_disk=not args.no_disk_check, verbose=False)
         print(table.to_string())
         return 0
     if args.command == "train-default":
