@@ -114,7 +114,7 @@ def _run(args):
 
         table = list_datasets(None if args.paradigm == "all" else args.paradigm,
                               check_disk=not args.no_disk_check, verbose=False)
-        print(table.to_string())
+        print(table.to_string(max_colwidth=60))
         return 0
     if args.command == "train-default":
         from .models import checkpoint_name_for_regime, train_default_checkpoint
