@@ -100,7 +100,7 @@ def test_own_eegmmidb_epochs_file(tmp_path, shared_mne_data):
     from mne.datasets import eegbci
 
     files = eegbci.load_data(1, [4, 8, 12], path=shared_mne_data, update_path=False,
-                             download=False, verbose=False)
+                             verbose=False)  # the files are there: nothing is downloaded
     raw = mne.concatenate_raws([mne.io.read_raw_edf(f, preload=True, verbose=False)
                                 for f in files])
     eegbci.standardize(raw)
