@@ -27,7 +27,6 @@ the frequency domain, so this takes well under a minute on a laptop CPU.
 # sphinx_gallery_thumbnail_number = 2
 
 import matplotlib.pyplot as plt
-import mne
 import numpy as np
 import torch
 
@@ -95,10 +94,11 @@ fig = plot_jacobian_maps(jacobian, title="Jacobian map per latent", show=False)
 
 # %%
 # Each latent's map is a channel × time array on the trials' time axis (the cue at 0 s,
-# the trials start at ``tmin`` = -0.5 s), so MNE's containers and plots take it as it is:
-evoked = mne.EvokedArray(pinv.data[0], pinv.info, tmin=pinv.coords["time"][0],
-                         comment="latent 0, mean |J+|")
-fig = evoked.plot_topomap(times=[0.0, 1.0, 2.0], ch_type="eeg", show=False)
+# the trials start at ``tmin`` = -0.5 s), so it converts to one MNE Evoked per latent and
+# MNE draws it at chosen times:
+evokeds = pinv.to_evoked()  # {"0": EvokedArray, "1": ..., "2": ...}
+print(evokeds["0"])
+fig = pinv.plot_topomap(times=[0.0, 1.0, 2.0], item=0, show=False)
 
 # %%
 # Against the simulated sources

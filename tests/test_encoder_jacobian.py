@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from neuroxai._utils import (
-    DataNotAvailableError,
+    CheckpointError,
     InvalidInputError,
     ModelMismatchError,
     NonFiniteError,
@@ -535,8 +535,8 @@ def test_save_load_round_trip(tmp_path):
     enc.input_scale.fill_(123.0)
     hist = {"loss": [1.0, 0.5], "seed": 3}
     path = save_encoder(enc, tmp_path / "enc", hist, verbose=False)
-    assert sorted(p.name for p in path.iterdir()) == ["history.json", "metadata.json",
-                                                      "params.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == ["history.json", "manifest.json",
+                                                      "metadata.json", "params.safetensors"]
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["model_class"] == "ContrastiveEEGEncoder" and meta["model_kwargs"]["n_latents"] == 3
     assert meta["kind"] == "encoder"
@@ -545,10 +545,13 @@ def test_save_load_round_trip(tmp_path):
     X = torch.from_numpy(small_X(4))
     with torch.no_grad():
         assert torch.equal(enc(X), enc2(X))
-    with pytest.raises(DataNotAvailableError):
+    with pytest.raises(CheckpointError):
         load_encoder(tmp_path / "missing")
     meta["model_class"] = "os.system"
     (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="sha256|bytes"):  # changed after saving
+        load_encoder(path)
+    (path / "manifest.json").unlink()  # unverified (braindecode's format): the class check
     with pytest.raises(ModelMismatchError):
         load_encoder(path)
 
@@ -739,6 +742,9 @@ def test_train_encoder_reads_the_rate_and_bands_are_in_hz(sfreq):
                                          verbose=False)
     times = pinv.coords["time"]
     np.testing.assert_allclose(times, epochs.times)  # tmin as MNE rounds it to a sample
+    evoked = pinv.mean("trial").to_evoked(class_index=1)  # latent 1 as an MNE Evoked
+    np.testing.assert_allclose(evoked.times, epochs.times)
+    np.testing.assert_allclose(evoked.data, pinv.data[:, 1].mean(0))
     power = np.abs(np.fft.rfft(pinv.data, axis=-1)) ** 2
     freqs = np.fft.rfftfreq(len(times), times[1] - times[0])  # Hz from the maps' own times
     in_band = (freqs > 8 - 1e-6) & (freqs < 12 + 1e-6)

@@ -29,7 +29,7 @@ def test_checkpoint_round_trip(tmp_path):
     save_checkpoint(m, tmp_path / "ck", history=[{"epoch": 1, "train_loss": 1.0}],
                     metadata={"model_class": "ShallowFBCSPNet", "model_kwargs": KW})
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "history.json", "metadata.json", "params.safetensors"]
+        "history.json", "manifest.json", "metadata.json", "params.safetensors"]
     m2, hist, meta = load_checkpoint(tmp_path / "ck")
     x = torch.randn(3, 22, 1125)
     with torch.no_grad():
@@ -38,7 +38,8 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_checkpoint_wrong_architecture_names_the_keys(tmp_path):
-    save_checkpoint(_model(), tmp_path, metadata={"model_class": "ShallowFBCSPNet", "model_kwargs": KW})
+    save_checkpoint(_model(), tmp_path, metadata={"model_class": "ShallowFBCSPNet",
+                                                  "model_kwargs": KW})
     with pytest.raises(ModelMismatchError, match="n_chans"):
         load_checkpoint(tmp_path, model_kwargs=dict(n_chans=20))
     with pytest.raises(UnknownNameError, match="ShallowFBCSPNet"):
@@ -88,7 +89,8 @@ def test_load_pretrained_offline_without_cache(tmp_path):
         load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path, offline=True)
     # not offline, but the network is unreachable (blocked in tests): same clear error
     with pytest.raises(DataNotAvailableError):
-        load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path, offline=False)
+        load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path,
+                        offline=False)
     assert not any(p.is_file() and p.suffix == ".safetensors" for p in tmp_path.rglob("*"))
 
 
@@ -110,7 +112,7 @@ def test_check_model_outputs():
     assert check_model_outputs(m, 22, 1125, 4) == 4
     with pytest.raises(ModelMismatchError, match="3 classes"):
         check_model_outputs(m, 22, 1125, 3)
-    with pytest.raises(ModelMismatchError, match="cannot take input"):
+    with pytest.raises(ModelMismatchError, match="built for 22 channels"):
         check_model_outputs(m, 20, 1125)
 
 

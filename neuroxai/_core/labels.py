@@ -43,7 +43,7 @@ def encode_labels(y, class_names=None, name="y", n=None):
         raise InvalidInputError(f"class_names has duplicates: {names}.")
     if arr.dtype.kind in "USO":
         labels = arr.astype(str)
-        found = list(np.unique(labels))
+        found = [str(v) for v in np.unique(labels)]
         if names is None:
             names = found
         missing = [lab for lab in found if lab not in names]

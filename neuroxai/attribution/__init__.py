@@ -1,5 +1,5 @@
 """Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
-from ._base import Attribution  # noqa: F401
+from ._base import Attribution, read_attribution  # noqa: F401
 from ._linalg import check_moore_penrose_conditions  # noqa: F401
 from .igc import compute_igc, igc_roi_sums  # noqa: F401
 

@@ -9,6 +9,7 @@ from .pretrained import (  # noqa: F401
     DEFAULT_CHECKPOINT,
     KNOWN_REPOS,
     SHIPPED,
+    TRAINED_ON,
     checkpoint_name_for_regime,
     load_pretrained,
 )

@@ -472,7 +472,8 @@ def save_encoder(encoder, path, history=None, verbose=None):
 
     The layout of the classifier checkpoints
     (:func:`neuroxai.models.checkpoint.save_checkpoint`), with
-    ``metadata["kind"] = "encoder"``; every file is written atomically.
+    ``metadata["kind"] = "encoder"``: the directory is built beside ``path`` and swapped in
+    as a whole, with a manifest of sha256 sums that :func:`load_encoder` verifies.
 
     Parameters
     ----------
@@ -504,7 +505,8 @@ def save_encoder(encoder, path, history=None, verbose=None):
         "n_latents": encoder.n_latents,
         "format_version": _FORMAT_VERSION,
     }
-    path = save_checkpoint(encoder, path, history=history or {}, metadata=metadata)
+    path = save_checkpoint(encoder, path, history=history or {}, metadata=metadata,
+                           verbose=False)
     logger.info(f"Saved {cls_name} to {path}")
     return Path(path)
 
@@ -527,8 +529,17 @@ def load_encoder(path, device="cpu", verbose=None):
         The encoder, in eval mode.
     history : dict
         The saved training history.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint is missing, damaged (manifest, safetensors or JSON), holds NaN/Inf
+        weights, or its weights do not fit the architecture its metadata declares.
+    ModelMismatchError
+        The checkpoint holds a classifier, not an encoder.
     """
-    from .checkpoint import load_state_checked, read_checkpoint_files
+    from .._utils import CheckpointError
+    from .checkpoint import METADATA_FILE, load_state_checked, read_checkpoint_files
 
     state, history, metadata = read_checkpoint_files(path)
     cls_name = metadata.get("model_class")
@@ -538,6 +549,11 @@ def load_encoder(path, device="cpu", verbose=None):
             f"{sorted(_ENCODER_CLASSES)}); load classifiers with "
             "neuroxai.models.checkpoint.load_checkpoint()."
         )
-    encoder = _ENCODER_CLASSES[cls_name](**metadata.get("model_kwargs", {}))
-    load_state_checked(encoder, state, str(path))
+    kwargs = metadata.get("model_kwargs", {})
+    try:
+        encoder = _ENCODER_CLASSES[cls_name](**kwargs)
+    except Exception as err:  # the saved model_kwargs are not the constructor's
+        raise CheckpointError(f"model_kwargs in {Path(path) / METADATA_FILE} cannot build a "
+                              f"{cls_name}: {err}") from err
+    load_state_checked(encoder, state, str(path), CheckpointError)
     return encoder.to(device).eval(), history

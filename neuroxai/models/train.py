@@ -21,10 +21,10 @@ from .._core.validation import check_float, check_int
 from .._utils import InvalidInputError, import_braindecode, logger, verbose
 
 
-def _trials(inst, y, info, class_names, picks, exclude, what, need=("labels",)):
+def _trials(inst, y, info, class_names, picks, exclude, what, need=("labels",), tmin=None):
     from ..data._boundary import prepare_trials
 
-    return prepare_trials(inst, y, info=info, class_names=class_names, picks=picks,
+    return prepare_trials(inst, y, info=info, tmin=tmin, class_names=class_names, picks=picks,
                           exclude=exclude, need=need, units=True, what=what)
 
 
@@ -151,13 +151,13 @@ def fit_classifier(model, inst, y=None, *, X_valid=None, y_valid=None, n_epochs=
 
 
 @verbose
-def predict(model, inst, *, batch_size=128, info=None, picks="eeg", exclude="bads",
-            verbose=None):
+def predict(model, inst, *, batch_size=128, info=None, tmin=None, picks="eeg",
+            exclude="bads", verbose=None):
     """Class scores ``(n_trials, n_outputs)``, in eval mode (every sub-module's mode restored)."""
     from ._fast import fast_view
 
     model = as_module(model)
-    trials = _trials(inst, None, info, None, picks, exclude, "predict", need=())
+    trials = _trials(inst, None, info, None, picks, exclude, "predict", need=(), tmin=tmin)
     view = fast_view(model)  # same function, shared parameters, faster first layer
     probe_model(view, trials.X[:1], sfreq=trials.sfreq)
     return predict_scores(view, trials.X, check_int(batch_size, "batch_size", 1))
@@ -165,7 +165,7 @@ def predict(model, inst, *, batch_size=128, info=None, picks="eeg", exclude="bad
 
 @verbose
 def evaluate_classifier(model, inst, y=None, *, batch_size=128, class_names=None, info=None,
-                        picks="eeg", exclude="bads", alpha=0.05, verbose=None):
+                        tmin=None, picks="eeg", exclude="bads", alpha=0.05, verbose=None):
     """Held-out accuracy with its chance level and a one-sided binomial p-value.
 
     Returns a dict: ``accuracy``, ``n``, ``n_correct``, ``chance`` (the most frequent
@@ -173,7 +173,8 @@ def evaluate_classifier(model, inst, y=None, *, batch_size=128, class_names=None
     A model that is not above chance explains noise: its attribution maps carry nothing.
     """
     model = as_module(model)
-    trials = _trials(inst, y, info, class_names, picks, exclude, "evaluate_classifier")
+    trials = _trials(inst, y, info, class_names, picks, exclude, "evaluate_classifier",
+                     tmin=tmin)
     scores = predict(model, trials, batch_size=batch_size, picks="all", exclude=(),
                      verbose=False)
     return accuracy_test(trials.y, scores.argmax(1), n_classes=scores.shape[1],
@@ -187,6 +188,33 @@ def accuracy(model, inst, y=None, batch_size=128, **kwargs):
                                **kwargs)["accuracy"]
 
 
+#: ShallowFBCSPNet's temporal sizes in seconds: braindecode's defaults (25, 75 and 15
+#: samples) are those of Schirrmeister et al. (2017) at 250 Hz.
+SHALLOW_TIME_SECONDS = dict(filter_time_length=0.1, pool_time_length=0.3, pool_time_stride=0.06)
+
+
+def shallow_time_kwargs(sfreq):
+    """ShallowFBCSPNet's kernel and pooling sizes in samples at ``sfreq`` (same durations as
+    braindecode's defaults at 250 Hz), so that the network sees the same time scales."""
+    return {k: max(1, int(round(v * sfreq))) for k, v in SHALLOW_TIME_SECONDS.items()}
+
+
+def _build_for(model, kwargs, trials):
+    from .._utils import ModelMismatchError
+    from .checkpoint import build_model
+
+    try:
+        return build_model(model, **{k: v for k, v in kwargs.items() if v is not None})
+    except Exception as err:  # braindecode checks sizes at construction, with bare errors
+        n_times, sfreq = trials.X.shape[2], trials.sfreq
+        raise ModelMismatchError(
+            f"{model} cannot be built for trials of {n_times} samples"
+            + (f" ({n_times / sfreq:.3g} s at {sfreq:g} Hz)" if sfreq else "")
+            + f" with {({k: v for k, v in kwargs.items() if k not in ('chs_info',)})}: "
+            f"{type(err).__name__}: {err}. Use longer windows or smaller kernels "
+            "(model_kwargs=...).") from err
+
+
 @verbose
 def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, n_splits=5,
                    n_epochs=30, lr=1e-3, weight_decay=0.0, batch_size=32, seed=0,
@@ -195,8 +223,9 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
     """Stratified k-fold cross-validation of a braindecode model on labelled trials.
 
     Each fold trains a fresh model (``model`` names a braindecode class, built for the
-    trials' channels, samples, rate and classes) on the other folds and predicts its own
-    trials, so every trial gets exactly one held-out prediction. The pooled held-out
+    trials' channels, samples, rate and classes; ShallowFBCSPNet's kernel and pooling sizes
+    are set in seconds, see :func:`shallow_time_kwargs`) on the other folds and predicts its
+    own trials, so every trial gets exactly one held-out prediction. The pooled held-out
     accuracy is tested against chance with a one-sided binomial test.
 
     Returns
@@ -208,8 +237,6 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
         ``trials`` (the :class:`~neuroxai.data.Trials` used).
     """
     from sklearn.model_selection import StratifiedKFold
-
-    from .checkpoint import build_model
 
     trials = _trials(inst, y, info, class_names, picks, exclude, "cross_validate")
     seed = check_seed(seed)
@@ -224,12 +251,15 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
                   sfreq=trials.sfreq, **(model_kwargs or {}))
     if model == "ShallowFBCSPNet":
         kwargs.setdefault("final_conv_length", "auto")
+        if trials.sfreq:
+            for key, value in shallow_time_kwargs(trials.sfreq).items():
+                kwargs.setdefault(key, value)
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     preds = np.empty(len(trials), dtype=np.int64)
     models, tests, fold_acc = [], [], []
     for k, (train_idx, test_idx) in enumerate(folds.split(trials.X, trials.y)):
         with seeded(seed + k):  # the model's initial weights
-            net = build_model(model, **{k_: v for k_, v in kwargs.items() if v is not None})
+            net = _build_for(model, kwargs, trials)
         fit_classifier(net, trials.select(idx=train_idx), n_epochs=n_epochs, lr=lr,
                        weight_decay=weight_decay, batch_size=batch_size, seed=seed + k,
                        picks="all", exclude=(), verbose=False)
@@ -261,17 +291,26 @@ REGIME_SNR = {"spectral": 0.7, "temporal": 2.0, "spatial": 0.7}
 
 
 @verbose
-def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, verbose=None):
+def train_default_checkpoint(out_dir=None, regime="spectral", progress=None, verbose=None):
     """Retrain a shipped checkpoint from scratch (simulated data, session 0train).
+
+    The shipped checkpoint inside the package is never overwritten:
+    ``load_pretrained("shallow_simulated")`` keeps loading it. Load the retrained one by
+    its path: ``load_pretrained(out_dir)``, by default
+    ``load_pretrained(retrained_checkpoint_dir("shallow_simulated"))``.
 
     Parameters
     ----------
     out_dir : path-like | None
-        Where to write ``params.safetensors``, ``history.json`` and ``metadata.json``.
-        Default: the package's own ``checkpoints/shallow_simulated`` (``_temporal`` /
-        ``_spatial`` for the other regimes).
+        Where to write the checkpoint directory (replaced as a whole if it exists).
+        Default: ``<cache>/checkpoints/shallow_simulated`` (``_temporal`` / ``_spatial``
+        for the other regimes), the cache being ``$NEUROXAI_CACHE`` or ``./data_cache``
+        (see :func:`neuroxai.models.pretrained.retrained_checkpoint_dir`).
     regime : ``"spectral"`` | ``"temporal"`` | ``"spatial"``
         Simulation regime of the training data (same recipe otherwise).
+    progress : bool
+        Show a progress bar.
+    %(verbose)s
 
     Returns
     -------
@@ -279,31 +318,37 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=True, ver
     """
     import torch
 
+    from .._utils import unknown_name
     from ..data import simulate_bcic_iv_2a
-    from .checkpoint import build_model, save_checkpoint
-    from .pretrained import checkpoint_name_for_regime, shipped_checkpoint_dir
+    from .checkpoint import build_model, check_checkpoint_target, save_checkpoint
+    from .pretrained import checkpoint_name_for_regime, retrained_checkpoint_dir
 
+    if regime not in REGIME_SNR:
+        raise unknown_name("regime", regime, REGIME_SNR)
+    if out_dir is None:
+        out_dir = retrained_checkpoint_dir(checkpoint_name_for_regime(regime))
+    check_checkpoint_target(out_dir)  # before minutes of training, not after
     t0 = time.perf_counter()
     recipe = {**DEFAULT_RECIPE, "data": {**DEFAULT_RECIPE["data"], "regime": regime,
                                          "snr": REGIME_SNR[regime]}}
     sim = simulate_bcic_iv_2a(**recipe["data"], verbose=False)
     train, test = sim.trials.select("0train"), sim.trials.select("1test")
-    torch.manual_seed(recipe["fit"]["seed"])
-    model = build_model(recipe["model_class"], **recipe["model_kwargs"])
-    model, history = fit_classifier(model, train.X, train.y, test.X, test.y, progress=progress,
-                                    **recipe["fit"])
+    deprecated_progress(progress)
+    with seeded(recipe["fit"]["seed"]):  # the initial weights
+        model = build_model(recipe["model_class"], **recipe["model_kwargs"])
+    model, history = fit_classifier(model, train, X_valid=test, **recipe["fit"],
+                                    verbose=verbose)
     metadata = dict(
         model_class=recipe["model_class"], model_kwargs=recipe["model_kwargs"],
         class_names=list(sim.trials.class_names), ch_names=list(sim.trials.info.ch_names),
         sfreq=sim.trials.sfreq, tmin=sim.trials.tmin, dataset="simulate_bcic_iv_2a",
         dataset_params=recipe["data"], fit_params=recipe["fit"],
-        train_accuracy=history[-1]["train_accuracy"],
+        train_accuracy=(history[-1]["train_accuracy"] if "train_accuracy" in history[-1]
+                        else accuracy(model, train)),
         test_accuracy=history[-1]["valid_accuracy"], test_session="1test",
         train_seconds=time.perf_counter() - t0, torch_version=torch.__version__,
     )
-    if out_dir is None:
-        out_dir = shipped_checkpoint_dir(checkpoint_name_for_regime(regime))
-    save_checkpoint(model, out_dir, history, metadata)
+    path = save_checkpoint(model, out_dir, history, metadata, verbose=False)
     logger.info(f"Trained in {metadata['train_seconds']:.0f} s; held-out accuracy "
-                f"{metadata['test_accuracy']:.3f}; written to {out_dir}")
+                f"{metadata['test_accuracy']:.3f}; written to {path}")
     return model, history, metadata
