@@ -341,7 +341,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
 
         # 6. IGC
         if igc:
-            from .attribution.igc import compute_igc, igc_roi_sums
+            from .attribution.igc import compute_igc, compute_igc_roi_sums
 
             igc_t = compute_igc(model, sub, n_baselines=8, n_steps=8, batch_size=16, seed=seed,
                                 class_names=names, verbose=False)
@@ -355,7 +355,7 @@ def run_audit(dataset="simulated", subject=1, checkpoint=None, methods=None, n_t
             save_fig("igc_spectral", V.plot_igc_topomaps(igc_f, show=False),
                      "Spectral IGC per band: the channel x band cells and the phase term R (what "
                      "the trials' phases alone carry) add up to the correlation.")
-            tables["igc_roi"] = igc_roi_sums(igc_f, bands={"mu": (8, 13), "beta": (14, 30)})
+            tables["igc_roi"] = compute_igc_roi_sums(igc_f, bands={"mu": (8, 13), "beta": (14, 30)})
             say("integrated gradient correlation")
             step("igc")
 

@@ -258,6 +258,35 @@ def test_batch_size_and_seed(shallow, data):
                               runs[0].params["baseline_indices"])
 
 
+@pytest.mark.parametrize("n_trials,K,n_steps,batch_size,pairs", [
+    (5, 3, 4, 1, None), (5, 3, 4, 7, None), (5, 3, 4, 8, None), (4, 2, 5, 1000, None),
+    (5, 3, 4, None, 2), (1, 1, 3, 2, None)])
+def test_point_batcher_covers_every_point_once(n_trials, K, n_steps, batch_size, pairs):
+    """Against a plain enumeration of the (trial, baseline, step) points, trial-major."""
+    from neuroxai.attribution._igc_paths import _PointBatcher
+
+    batcher = _PointBatcher(n_trials, K, n_steps, batch_size, torch.device("cpu"), pairs)
+    trial, base, step = np.meshgrid(np.arange(n_trials), np.arange(K), np.arange(n_steps),
+                                    indexing="ij")
+    batches = list(batcher)
+    assert len(batches) == len(batcher)
+    n = np.concatenate([b.n.numpy() for b in batches])
+    s = np.concatenate([b.s.numpy() for b in batches])
+    k = np.concatenate([b.pk[b.q_loc].numpy() for b in batches])
+    np.testing.assert_array_equal(n, trial.ravel())
+    np.testing.assert_array_equal(s, step.ravel())
+    np.testing.assert_array_equal(k, base.ravel())
+    for b in batches:  # the pair of every point is the pair of its trial
+        np.testing.assert_array_equal(b.pn[b.q_loc].numpy(), b.n.numpy())
+        if b.aligned:  # whole pairs only
+            assert b.size == b.n_pairs * n_steps
+    # each pair's first step is in exactly one batch; each trial is completed once
+    assert sum(int(b.first.sum()) for b in batches) == n_trials * K
+    assert sum(b.n_done for b in batches) == n_trials
+    if pairs is not None:
+        assert all(b.size == pairs * n_steps for b in batches[:-1])
+
+
 @pytest.mark.parametrize("domain", ["time", "spectral"])
 @pytest.mark.parametrize("transform", [None, "log_softmax"])
 def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, domain,

@@ -46,8 +46,8 @@ def spectrum(x):
 class _Batch:
     """Index tensors of the points ``p0 .. p1 - 1`` (see :class:`_PointBatcher`)."""
 
-    def __init__(self, p0, p1, n_trials_steps, n_baselines, n_steps, aligned, device):
-        ks = n_trials_steps
+    def __init__(self, p0, p1, trial_points, n_baselines, n_steps, aligned, device):
+        ks = trial_points  # points per trial: n_baselines * n_steps
         self.size, self.aligned = p1 - p0, aligned
         p = torch.arange(p0, p1, device=device)
         self.n, self.s = p // ks, p % n_steps  # trial and quadrature step of each point
@@ -125,7 +125,7 @@ class _GenericPathSums:
 
 
 class _ClosedFormPathSums:
-    """``S`` for a square -> average-pool head (see ``_igc_prefix.quadratic_head``).
+    """``S`` for a square -> average-pool head (see ``_igc_prefix._quadratic_head``).
 
     Along ``u(a) = s + a d`` the pooled power is ``pool(s^2) + 2a pool(s d) + a^2
     pool(d^2)`` and ``grad_u f = 2 u(a) pool^T(df/dp(a))``, so the steps run on the small

@@ -49,6 +49,10 @@ sum to :math:`r - R`; the spectral map thus accounts for all of :math:`r` except
 the part carried by the phases. With ``baselines="zeros"`` (zero amplitudes),
 :math:`\\tilde x_{n,k} = 0` for every trial, :math:`R = 0` exactly and the cells sum
 to :math:`r` itself.
+
+**Completeness** (the IGC axiom, cells + phase term = correlation) is checked on every
+result: ``coords["completeness_error"]`` holds what the cells miss, and a warning says
+when it exceeds :data:`COMPLETENESS_RTOL` (see :func:`compute_igc`, Notes).
 """
 from __future__ import annotations
 
