@@ -9,7 +9,12 @@ from .jacobian import (  # noqa: F401
     jacobian_pinv_map,
     moore_penrose_conditions,
 )
-from .igc import compute_igc, igc_roi_sums  # noqa: F401
+from .igc import (  # noqa: F401
+    compute_igc,
+    compute_igc_channel_sums,
+    compute_igc_roi_sums,
+    igc_roi_sums,
+)
 from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
 from .spectral import (  # noqa: F401
     amplitude_spectra,
