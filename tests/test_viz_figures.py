@@ -344,7 +344,7 @@ def test_igc_spectral_bands_rois_phase_term(info):
     assert out is fig
     assert [ax.get_title().split("\n")[0] for ax in axes[:2]] == CLASSES
     freqs = attr.coords["freq"]
-    mu = attr.data[:, :, (freqs >= 8) & (freqs < 14)].sum(axis=2)  # half-open band sums
+    mu = attr.data[:, :, (freqs >= 8) & (freqs <= 14)].sum(axis=2)  # both band edges included
     clim = axes[0].images[0].get_clim()[1]
     exp_lim = np.percentile(np.abs(mu), 98)
     scale = clim / exp_lim

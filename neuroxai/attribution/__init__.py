@@ -1,7 +1,12 @@
 """Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
 from ._base import Attribution, read_attribution  # noqa: F401
 from ._linalg import check_moore_penrose_conditions  # noqa: F401
-from .igc import compute_igc, igc_roi_sums  # noqa: F401
+from .igc import (  # noqa: F401
+    compute_igc,
+    compute_igc_channel_sums,
+    compute_igc_roi_sums,
+    igc_roi_sums,
+)
 
 # JacobianMaps, channel_map, jacobian_pinv_map, jacobian_spatial_patterns and
 # moore_penrose_conditions are deprecated names, removed in the next release

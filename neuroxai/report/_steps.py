@@ -134,7 +134,7 @@ def metrics(ctx):
 def igc(ctx):
     """Integrated Gradient Correlation in time and per band."""
     from .. import viz as V
-    from ..attribution.igc import compute_igc, igc_roi_sums
+    from ..attribution.igc import compute_igc, compute_igc_roi_sums
 
     kw = dict(batch_size=16, seed=ctx.seed, class_names=ctx.class_names, verbose=False)
     igc_t = compute_igc(ctx.model, ctx.sub, n_baselines=8, n_steps=8, **kw)
@@ -147,7 +147,7 @@ def igc(ctx):
     ctx.save_fig("igc_spectral", V.plot_igc_topomaps(igc_f, bands=ctx.bands, show=False),
                  "Spectral IGC per band: the channel x band cells and the phase term R (what "
                  "the trials' phases alone carry) add up to the correlation.")
-    ctx.tables["igc_roi"] = igc_roi_sums(igc_f, bands=ctx.bands)
+    ctx.tables["igc_roi"] = compute_igc_roi_sums(igc_f, bands=ctx.bands)
     ctx.say("integrated gradient correlation")
 
 

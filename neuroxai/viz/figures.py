@@ -609,16 +609,19 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
     igc_attr : Attribution
         From :func:`~neuroxai.attribution.igc.compute_igc`: dims ``("class", "chan",
         "time")`` (one topomap per class, summed over time) or ``("class", "chan", "freq")``
-        (rows: bands, columns: classes, summed over each band's bins, half-open
-        ``fmin <= f < fmax``). ``coords["correlation"]`` goes into the column titles.
+        (rows: bands, columns: classes, summed over each band's bins, both edges included:
+        ``fmin <= f <= fmax``). ``coords["correlation"]`` goes into the column titles. The
+        sums come from :func:`~neuroxai.attribution.igc.compute_igc_channel_sums` and
+        :func:`~neuroxai.attribution.igc.compute_igc_roi_sums`.
     info : mne.Info | None
         Channel positions; default ``igc_attr.info``.
     bands : dict of str -> (fmin, fmax) | None
         Spectral IGC only; default mu/alpha and beta as in
         :func:`~neuroxai.viz.plot_band_topomaps`.
     rois : dict of str -> list of str | None
-        Channel groups of the bars (default :func:`default_rois`: left / midline / right);
-        channels in no group form an ``"other"`` segment so the segments add up to r.
+        Channel groups of the bars (default :func:`default_rois`: left / midline / right),
+        not overlapping; channels in no group form an ``"other"`` segment so the segments
+        add up to r.
     landmarks : sequence of str | None
     percentile : float
         Symmetric colour limits of each row from this percentile of ``|IGC|``.
@@ -634,7 +637,7 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
     import matplotlib.pyplot as plt
 
     from ..attribution._base import Attribution
-    from ..attribution.igc import igc_roi_sums
+    from ..attribution.igc import compute_igc_channel_sums, compute_igc_roi_sums
     from .topomaps import DEFAULT_BANDS
 
     if not isinstance(igc_attr, Attribution):
@@ -644,54 +647,32 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
         raise ShapeError(f"plot_igc_topomaps needs dims ('class', 'chan', 'time'|'freq') from "
                          f"compute_igc(), got {igc_attr.dims}.")
     info = info if info is not None else igc_attr.info
-    data = np.asarray(igc_attr.data, dtype=float)
-    n_cls, n_chans = data.shape[:2]
+    n_cls, n_chans = igc_attr.shape[:2]
     check_info(info, n_chans, "plot_igc_topomaps")
     ch_names = list(info["ch_names"])
     spectral = igc_attr.dims[2] == "freq"
-    if bands is not None and not spectral:
-        raise InvalidInputError("bands= needs a spectral IGC "
-                                "(compute_igc(..., domain='spectral')).")
     coords = igc_attr.coords
     class_names = list(coords.get("class", [str(i) for i in range(n_cls)]))
     corr = np.asarray(coords.get("correlation", np.full(n_cls, np.nan)), dtype=float)
-    phase = np.asarray(coords.get("phase_term", np.zeros(n_cls)), dtype=float)
-    # Sums per channel (and band) through the IGC module's own aggregation.
-    attr_named = Attribution(np.nan_to_num(data), igc_attr.dims, info=info, method=igc_attr.method,
-                             coords=dict(coords, chan=ch_names))
-    per_chan = {ch: [ch] for ch in ch_names}
-    if spectral:
-        bands = dict(DEFAULT_BANDS if bands is None else bands)
-        if not bands:
-            raise InvalidInputError("bands must name at least one band, e.g. {'mu': (8, 13)}.")
-        sums = igc_roi_sums(attr_named, rois=per_chan, bands=bands)
-        grid = np.stack([sums.xs(b, axis=1, level="band")[ch_names].to_numpy()
-                         for b in bands], axis=-1)  # (class, chan, band)
-        row_names = list(bands)
-        unit = "IGC (sum over band)"
-    else:
-        grid = igc_roi_sums(attr_named, rois=per_chan)[ch_names].to_numpy()[:, :, None]
-        row_names = ["sum over time"]
-        unit = "IGC (sum over time)"
-    grid = np.array(grid, dtype=float)
-    grid[~np.isfinite(corr)] = 0.0  # a degenerate class (NaN) is drawn flat
+    # the numbers drawn come from the attribution stage; the channel names from `info`
+    named = Attribution(np.nan_to_num(np.asarray(igc_attr.data, dtype=float)), igc_attr.dims,
+                        info=info, method=igc_attr.method, coords=dict(coords, chan=ch_names))
+    bands = dict(DEFAULT_BANDS if bands is None else bands) if spectral else bands
+    sums = compute_igc_channel_sums(named, bands=bands)  # (class, chan, band)
+    row_names = list(bands) if spectral else ["sum over time"]
+    unit = "IGC (sum over band)" if spectral else "IGC (sum over time)"
+    degenerate = ~np.isfinite(corr)  # a class without correlation (NaN) is drawn flat
+    grid = np.where(degenerate[:, None, None], 0.0, sums.data)
     n_rows = len(row_names)
-
-    rois = default_rois(ch_names) if rois is None else dict(rois)
-    if not rois:
+    if rois is not None and not rois:
         raise InvalidInputError("rois is empty; pass None for left/midline/right or a dict "
                                 "name -> channel names.")
-    in_roi = {ch for chans in rois.values()
-              for ch in ([chans] if isinstance(chans, str) else chans)}
-    rest = [ch for ch in ch_names if ch not in in_roi]
-    if rest:
-        rois["other"] = rest
-    roi_sums = igc_roi_sums(attr_named, rois=rois)
+    roi_sums = compute_igc_roi_sums(named, default_rois(ch_names) if rois is None else rois,
+                                    other="other", phase_term=True)
+    if not np.any(roi_sums["phase term R"].to_numpy() != 0):  # no segment to draw
+        roi_sums = roi_sums.drop(columns="phase term R")
     roi_names = [str(c) for c in roi_sums.columns]
     seg = roi_sums.to_numpy()
-    if spectral and np.any(phase != 0):
-        roi_names.append("phase term R")
-        seg = np.column_stack([seg, phase])
 
     if axes is None:
         fig = plt.figure(figsize=(min(REPORT_WIDTH, 2.2 * n_cls + 1.6),
