@@ -103,27 +103,14 @@ def plot_haufe_patterns(patterns, info=None, bands=None, class_names=None, freqs
 
 
 # ------------------------------------------------------------------------ method agreement
-_AGREEMENTS = ("map", "trial")
-
-
-def _pearson_rows(a, b):
-    """Pearson r of matching rows of ``a`` and ``b`` (NaN for a constant row)."""
-    a = a - a.mean(axis=-1, keepdims=True)
-    b = b - b.mean(axis=-1, keepdims=True)
-    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-    out = np.full(den.shape, np.nan)
-    np.divide((a * b).sum(-1), den, out=out, where=den > 0)
-    return out
-
-
 def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LANDMARKS,
                           cmap=SEQUENTIAL_CMAP, title=None, axes=None, show=True):
     """Where the methods put relevance on average, and how much they agree.
 
-    Left: the per-channel mean ``|attribution|`` (over trials, time or frequency, classes)
-    averaged over methods, each method's map first scaled to sum to 1 so that no method
-    dominates by its scale; shown as percent of the total. Right: the pairwise agreement of
-    the methods as an annotated heatmap.
+    Left: the per-channel mean ``|attribution|`` averaged over methods (each method's map
+    scaled to sum to 1), in percent of the total. Right: the pairwise agreement of the
+    methods as an annotated heatmap. The numbers come from
+    :func:`neuroxai.metrics.compute_method_agreement` (see it for ``agreement``).
 
     Parameters
     ----------
@@ -133,12 +120,7 @@ def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LA
     info : mne.Info | None
         Channel positions; default the first attribution's ``info``.
     agreement : "map" | "trial"
-        ``"map"``: Pearson r between the methods' per-channel mean ``|attribution|`` maps
-        (the maps of the left panel). ``"trial"``: Pearson r between the per-trial channel
-        maps (mean ``|attribution|`` over time), averaged over trials (NaN trials, e.g. an
-        all-zero map, are skipped); needs the same trials in every method. Map-level r is
-        higher, as averaging removes trial noise; per-trial r says how far the methods
-        agree on a single trial.
+        See :func:`neuroxai.metrics.compute_method_agreement`.
     landmarks : sequence of str | None
         Channels named on the scalp map.
     cmap : str
@@ -153,43 +135,14 @@ def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LA
     -------
     fig : matplotlib.figure.Figure
     """
-    check_mapping(attributions, "attributions", "{'saliency': attr}")
-    if agreement not in _AGREEMENTS:
-        raise unknown_name("agreement", agreement, _AGREEMENTS)
-    names = [str(n) for n in attributions]
-    maps, trial_maps = [], []
-    for name, values in attributions.items():
-        m, m_info = reduce_to_channels(values, name, keep_trials=agreement == "trial")
-        info = info if info is not None else m_info
-        trial_maps.append(m)
-        maps.append(m.mean(axis=0) if agreement == "trial" else m)
-    n_chans = {len(m) for m in maps}
-    if len(n_chans) > 1:
-        raise ShapeError(f"The methods have different numbers of channels: "
-                         f"{dict(zip(names, (len(m) for m in maps)))}.")
-    check_info(info, maps[0].shape[0], "plot_method_agreement")
-    maps = np.stack(maps)
-    totals = maps.sum(axis=1, keepdims=True)
-    if np.any(totals == 0):
-        raise InvalidInputError(f"Methods {[n for n, t in zip(names, totals[:, 0]) if t == 0]} "
-                                "are zero everywhere; nothing to compare.")
-    share = 100.0 * (maps / totals).mean(axis=0)
+    from ..metrics.agreement import compute_method_agreement
 
+    check_mapping(attributions, "attributions", "{'saliency': attr}")
+    share_attr, corr_df = compute_method_agreement(attributions, agreement=agreement)
+    share, corr, names = share_attr.data, corr_df.to_numpy(), list(corr_df.index)
+    info = info if info is not None else share_attr.info
+    check_info(info, len(share), "plot_method_agreement")
     n = len(names)
-    corr = np.eye(n)
-    if agreement == "trial":
-        n_trials = {len(m) for m in trial_maps}
-        if len(n_trials) > 1:
-            raise ShapeError("agreement='trial' needs the same trials in every method, got "
-                             f"{dict(zip(names, (len(m) for m in trial_maps)))} trials.")
-    for i in range(n):
-        for j in range(i + 1, n):
-            if agreement == "map":
-                r = _pearson_rows(maps[i], maps[j])
-            else:
-                rs = _pearson_rows(trial_maps[i], trial_maps[j])
-                r = np.nanmean(rs) if np.isfinite(rs).any() else np.nan
-            corr[i, j] = corr[j, i] = r
 
     if axes is None:
         fig, ax_arr = _new_figure(1, 2, (REPORT_WIDTH, 3.4 + 0.15 * n),
