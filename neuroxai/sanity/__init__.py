@@ -9,6 +9,6 @@ from .randomization import (  # noqa: F401
     iter_independent_models,
     label_randomization,
     list_randomizable_layers,
-    randomize_model,
     random_targets,
+    randomize_model,
 )
