@@ -73,6 +73,11 @@ def _fmt_p(p):
 class RandomizationResult:
     """Outcome of one randomisation sanity check.
 
+    The verdict comes after the model gate and uses the signed and the unsigned measure
+    together (rule: :mod:`neuroxai.sanity.randomization`). A PASS is necessary, not
+    sufficient, for a faithful explanation: the checks test parameter and target
+    dependence only.
+
     Attributes
     ----------
     test : str

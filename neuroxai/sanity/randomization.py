@@ -239,6 +239,18 @@ def random_targets(target, n_classes, seed=0):
     return np.where(draw >= target, draw + 1, draw).astype(np.int64)
 
 
+def _layer_variants(iterate, layers, norm_std):
+    """The levels of the layer tests: ``iterate(model, levels, seed, norm_std)`` yields
+    ``(level, model)``; every level explains the same targets."""
+    def variants(chk):
+        levels = resolve_levels(chk.model, layers, chk.X)
+        models = iterate(chk.model, levels, chk.seed, norm_std)
+        return (len(levels), ((lv, m, chk.target) for lv, m in models),
+                dict(norm_std=norm_std, layers=[m for _, m in levels]), {})
+
+    return variants
+
+
 # -------------------------------------------------------------------------------- checks
 _COMMON_DOC = """
     y : array, shape (n_trials,) | None
@@ -337,14 +349,7 @@ def cascading_randomization(model, inst, target=None, method="saliency", *, laye
         ``levels`` are the layer names in the order they were randomised.
     """
     norm_std = check_float(norm_std, "norm_std", 0.0)
-
-    def variants(chk):
-        levels = resolve_levels(chk.model, layers, chk.X)
-        models = _iter_cascade(chk.model, levels, chk.seed, norm_std)
-        return (len(levels), ((lv, m, chk.target) for lv, m in models),
-                dict(norm_std=norm_std, layers=[m for _, m in levels]), {})
-
-    return run_check("cascading", locals(), variants)
+    return run_check("cascading", locals(), _layer_variants(_iter_cascade, layers, norm_std))
 
 
 @verbose
@@ -384,14 +389,8 @@ def independent_randomization(model, inst, target=None, method="saliency", *, la
     """
     rule = check_option("rule", rule, ("majority", "all", "any"))
     norm_std = check_float(norm_std, "norm_std", 0.0)
-
-    def variants(chk):
-        levels = resolve_levels(chk.model, layers, chk.X)
-        models = _iter_independent(chk.model, levels, chk.seed, norm_std)
-        return (len(levels), ((lv, m, chk.target) for lv, m in models),
-                dict(norm_std=norm_std, layers=[m for _, m in levels]), {})
-
-    return run_check("independent", locals(), variants, rule=rule)
+    return run_check("independent", locals(),
+                     _layer_variants(_iter_independent, layers, norm_std), rule=rule)
 
 
 @verbose
