@@ -592,8 +592,8 @@ def chance_2class():
     model = ShallowFBCSPNet(n_chans=N_CHANS, n_outputs=2, n_times=N_TIMES, n_filters_time=8,
                             n_filters_spat=8).eval()
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((24, N_CHANS, N_TIMES)).astype(np.float32)
-    return model, X, np.repeat([0, 1], 12)
+    X = rng.standard_normal((16, N_CHANS, N_TIMES)).astype(np.float32)
+    return model, X, np.repeat([0, 1], 8)
 
 
 def _all_checks(model, X, method, **kw):
@@ -670,7 +670,7 @@ def test_gate_given_computed_and_not_checked(shallow, data):
         full_randomization(shallow, X, y, saliency, model_accuracy=0.9)
 
 
-def test_constant_maps_are_undefined_not_scored(shallow, data):
+def test_constant_maps_are_undefined_not_scored(shallow, data, caplog):
     X, y = data
 
     def constant(model, X, target):
@@ -685,7 +685,9 @@ def test_constant_maps_are_undefined_not_scored(shallow, data):
         out[[0, 3]] = 1.0
         return out
 
-    part = full_randomization(shallow, X, y, some_constant, verbose=False)
+    with caplog.at_level("WARNING", logger="mne"):
+        part = full_randomization(shallow, X, y, some_constant, verbose="WARNING")
+    assert "2 of 10 trials have a constant map" in caplog.text
     full = full_randomization(shallow, X, y, saliency, verbose=False)
     keep = np.setdiff1d(np.arange(len(X)), [0, 3])
     assert part.n_undefined["pearson"].tolist() == [2]
