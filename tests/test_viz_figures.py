@@ -230,6 +230,22 @@ def test_sanity_checks_show_not_above_chance_and_uninformative():
     assert "Model not checked" in fig._suptitle.get_text()
 
 
+def test_sanity_checks_undefined_results_draw_without_warnings():
+    import warnings
+
+    results = [_result("full", "s", [0.1], ["all layers"]),
+               _result("cascading", "s", [0.1, 0.2], ["l1", "l2"])]
+    for r in results:  # constant maps: every similarity undefined
+        r.scores = {k: v * np.nan for k, v in r.scores.items()}
+        r.ci = {k: v * np.nan for k, v in r.ci.items()}
+    assert [r.verdict for r in results] == ["UNDEFINED"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_sanity_checks(results, show=False)
+    assert _texts(fig.axes[0]) == ["undef."] and [t.get_text() for t in fig.axes[1].texts] == [
+        "undef."]
+
+
 def test_sanity_checks_summary_frames_metric_threshold_axes():
     results = _sanity_results()
     summ = pd.concat([r.summary().assign(test=r.test, method=r.method) for r in results])

@@ -361,12 +361,13 @@ def _draw_bars(ax, single, methods, colors):
                        hatch="///" if j else None, edgecolor="white" if j else colors[method],
                        linewidth=0)
                 lows.append(mean)
-                tops.append(max(mean, 0.0) + (yerr[1][0] if yerr else 0.0))
+                if np.isfinite(mean):  # an undefined check (constant maps) draws no bar
+                    tops.append(max(mean, 0.0) + (yerr[1][0] if yerr else 0.0))
             mark = _VERDICT_MARKS.get(rec["verdict"])
             if mark:
                 x_mid = g - 0.4 + width * (k * n_measures + n_measures / 2)
-                ax.text(x_mid, max(tops) + 0.03, mark, ha="center", va="bottom", fontsize=7,
-                        rotation=90 if len(methods) > 3 else 0, color="black")
+                ax.text(x_mid, max(tops, default=0.0) + 0.03, mark, ha="center", va="bottom",
+                        fontsize=7, rotation=90 if len(methods) > 3 else 0, color="black")
     if tests:
         ax.set_xticks(range(len(tests)))
         ax.set_xticklabels([_TEST_LABELS[t] for t in tests], fontsize=9)
@@ -397,7 +398,8 @@ def _draw_curves(ax, multi, colors):
                 lows.extend(rec["ci"][m][:, 0])
         mark = _VERDICT_MARKS.get(rec["verdict"])
         if mark:
-            top = max(float(np.nanmax(rec["mean"][m][-1:])) for m in rec["measures"])
+            ends = [float(rec["mean"][m][-1]) for m in rec["measures"]]
+            top = max((v for v in ends if np.isfinite(v)), default=0.0)
             ax.annotate(mark, (x[-1], top), xytext=(0, 5), textcoords="offset points",
                         ha="right", fontsize=7, color=colors[rec["method"]])
         if len(rec["levels"]) > len(level_names):
@@ -477,7 +479,8 @@ def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=Tru
     ylabel = "similarity to trained maps" if len(measures) > 1 else \
         f"similarity to trained maps ({_METRIC_LABELS.get(measures[0], measures[0])})"
     ax_bar.set_ylabel(ylabel, fontsize=9)
-    ymin = min(-threshold - 0.1, float(np.nanmin(lows, initial=0.0)) - 0.05)
+    finite = [v for v in lows if np.isfinite(v)]
+    ymin = min(-threshold - 0.1, min(finite, default=0.0) - 0.05)
     for ax in (ax_bar, ax_curve):
         ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1,
                    label=f"threshold ±{threshold:g}")
