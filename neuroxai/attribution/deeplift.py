@@ -222,6 +222,22 @@ def _checked(mode, real, surrogate):
     return _straight(real, surrogate)
 
 
+def _decomposed(mode, func, args, kwargs, build):
+    """``func``'s value with the backward pass of ``build()``, a decomposition written with
+    calls that have rules (run under the mode, so that each gets its rule)."""
+    with torch.no_grad():
+        real = func(*args, **kwargs)
+    with mode:
+        sur = build()
+    return _checked(mode, real, sur)
+
+
+def _arguments(sig_of, args, kwargs):
+    bound = inspect.signature(sig_of).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
 def _dep(t):
     """Whether ``t`` depends on the attributed input (the copy's parameters do not)."""
     return torch.is_tensor(t) and t.requires_grad
@@ -335,12 +351,9 @@ _UNARY_NAMES = (
 def _unary_rule(mode, func, args, kwargs):
     x = args[0]
     if _dep(x) and x.is_complex() and func in (torch.abs, torch.Tensor.abs):
-        with torch.no_grad():
-            real = func(*args, **kwargs)
-        with mode:  # |z| = sqrt(re^2 + im^2), every step with its rule
-            r = torch.view_as_real(x)
-            sur = (r * r).sum(-1).sqrt()
-        return _checked(mode, real, sur)
+        # |z| = sqrt(re^2 + im^2)
+        return _decomposed(mode, func, args, kwargs,
+                           lambda: (torch.view_as_real(x) ** 2).sum(-1).sqrt())
     return _unary(mode, func, args, kwargs)
 
 
@@ -404,11 +417,7 @@ def _angle_rule(mode, func, args, kwargs):
     z = args[0]
     if not (_dep(z) and z.is_complex()):
         return func(*args, **kwargs)
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = torch.atan2(z.imag, z.real)
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs, lambda: torch.atan2(z.imag, z.real))
 
 
 def _bilinear(mode, op, a, b):
@@ -459,11 +468,7 @@ def _div_rule(mode, func, args, kwargs):
         raise _Unhandled("division with rounding")
     if not _dep(b):
         return func(*args, **kwargs)
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = a * b.reciprocal()
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs, lambda: a * b.reciprocal())
 
 
 @_rule(*_candidates("maximum", "minimum", "fmax", "fmin"))
@@ -471,14 +476,10 @@ def _maximum_rule(mode, func, args, kwargs):
     a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
     if not (_dep(a) and _dep(b)):
         return _unary(mode, func, args, kwargs)
-    with torch.no_grad():
-        real = func(a.detach(), b.detach())
-    with mode:  # max(a, b) = b + relu(a - b), min(a, b) = b - relu(b - a)
-        if getattr(func, "__name__", "") in ("maximum", "fmax"):
-            sur = b + (a - b).relu()
-        else:
-            sur = b - (b - a).relu()
-    return _checked(mode, real, sur)
+    # max(a, b) = b + relu(a - b), min(a, b) = b - relu(b - a)
+    if getattr(func, "__name__", "") in ("maximum", "fmax"):
+        return _decomposed(mode, func, (a, b), {}, lambda: b + (a - b).relu())
+    return _decomposed(mode, func, (a, b), {}, lambda: b - (b - a).relu())
 
 
 def _select_max(mode, x, dim, reduce):
@@ -698,59 +699,45 @@ def _norm_rule(mode, func, args, kwargs):
     keepdim = kwargs.get("keepdim", args[3] if len(args) > 3 else False)
     if p not in (2, 2.0, "fro") or dim is None or x.is_complex():
         raise _Unhandled("norm other than the 2-norm over given axes")
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = (x * x).sum(dim, keepdim=keepdim).sqrt()
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs,
+                       lambda: (x * x).sum(dim, keepdim=keepdim).sqrt())
 
 
 @_rule(F.normalize)
 def _normalize_rule(mode, func, args, kwargs):
-    bound = inspect.signature(F.normalize).bind(*args, **kwargs)
-    bound.apply_defaults()
-    a = bound.arguments
+    a = _arguments(F.normalize, args, kwargs)
     x = a["input"]
     if not _dep(x):
         return func(*args, **kwargs)
     if a["p"] != 2 or a["out"] is not None:
         raise _Unhandled("normalize with p != 2")
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = x / (x * x).sum(a["dim"], keepdim=True).sqrt().clamp_min(a["eps"])
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs, lambda: x / (x * x).sum(
+        a["dim"], keepdim=True).sqrt().clamp_min(a["eps"]))
 
 
-def _normalized(x, dims, eps):
+def _affine(y, w, b):
+    y = y if w is None else y * w
+    return y if b is None else y + b
+
+
+def _normalized(x, dims, eps, w=None, b=None):
+    """(x - mean) / sqrt(var + eps) * w + b over ``dims``."""
     d = x - x.mean(dims, keepdim=True)
-    return d * ((d * d).mean(dims, keepdim=True) + eps).rsqrt()
+    return _affine(d * ((d * d).mean(dims, keepdim=True) + eps).rsqrt(), w, b)
 
 
-def _channel_affine(y, w, b):
-    shape = (1, -1) + (1,) * (y.dim() - 2)
-    if w is not None:
-        y = y * w.reshape(shape)
-    if b is not None:
-        y = y + b.reshape(shape)
-    return y
+def _per_channel(t, ndim):
+    return None if t is None else t.reshape((-1,) + (1,) * (ndim - 2))
 
 
 @_rule(F.layer_norm, torch.layer_norm)
 def _layer_norm_rule(mode, func, args, kwargs):
-    x = args[0]
-    if not _dep(x):
+    if not _dep(args[0]):
         return func(*args, **kwargs)
-    a = inspect.signature(F.layer_norm).bind(*args[:5], **kwargs).arguments
-    w, b, eps = a.get("weight"), a.get("bias"), a.get("eps", 1e-5)
+    a = _arguments(F.layer_norm, args[:5], kwargs)
     dims = tuple(range(-len(tuple(a["normalized_shape"])), 0))
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = _normalized(x, dims, eps)
-        sur = sur if w is None else sur * w
-        sur = sur if b is None else sur + b
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs, lambda: _normalized(
+        a["input"], dims, a["eps"], a["weight"], a["bias"]))
 
 
 if hasattr(F, "rms_norm"):
@@ -759,16 +746,14 @@ if hasattr(F, "rms_norm"):
         x = args[0]
         if not _dep(x):
             return func(*args, **kwargs)
-        a = inspect.signature(F.rms_norm).bind(*args[:4], **kwargs).arguments
+        a = _arguments(F.rms_norm, args[:4], kwargs)
         dims = tuple(range(-len(tuple(a["normalized_shape"])), 0))
-        eps = a.get("eps")
-        eps = torch.finfo(x.dtype).eps if eps is None else eps
-        with torch.no_grad():
-            real = func(*args, **kwargs)
-        with mode:
-            sur = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
-            sur = sur if a.get("weight") is None else sur * a["weight"]
-        return _checked(mode, real, sur)
+        eps = torch.finfo(x.dtype).eps if a["eps"] is None else a["eps"]
+
+        def build():
+            y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+            return y if a["weight"] is None else y * a["weight"]
+        return _decomposed(mode, func, args, kwargs, build)
 
 
 @_rule(F.group_norm, torch.group_norm)
@@ -776,30 +761,24 @@ def _group_norm_rule(mode, func, args, kwargs):
     x = args[0]
     if not _dep(x):
         return func(*args, **kwargs)
-    a = inspect.signature(F.group_norm).bind(*args[:5], **kwargs).arguments
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        xg = x.reshape(x.shape[0], a["num_groups"], -1)
-        sur = _normalized(xg, (2,), a.get("eps", 1e-5)).reshape(x.shape)
-        sur = _channel_affine(sur, a.get("weight"), a.get("bias"))
-    return _checked(mode, real, sur)
+    a = _arguments(F.group_norm, args[:5], kwargs)
+
+    def build():
+        y = _normalized(x.reshape(x.shape[0], a["num_groups"], -1), (2,), a["eps"])
+        return _affine(y.reshape(x.shape), _per_channel(a["weight"], x.dim()),
+                       _per_channel(a["bias"], x.dim()))
+    return _decomposed(mode, func, args, kwargs, build)
 
 
 @_rule(F.instance_norm)
 def _instance_norm_rule(mode, func, args, kwargs):
-    bound = inspect.signature(F.instance_norm).bind(*args, **kwargs)
-    bound.apply_defaults()
-    a = bound.arguments
+    a = _arguments(F.instance_norm, args, kwargs)
     x = a["input"]
     if not _dep(x) or not a["use_input_stats"]:
         return func(*args, **kwargs)  # running statistics: an affine map
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    with mode:
-        sur = _normalized(x, tuple(range(2, x.dim())), a["eps"])
-        sur = _channel_affine(sur, a["weight"], a["bias"])
-    return _checked(mode, real, sur)
+    return _decomposed(mode, func, args, kwargs, lambda: _normalized(
+        x, tuple(range(2, x.dim())), a["eps"], _per_channel(a["weight"], x.dim()),
+        _per_channel(a["bias"], x.dim())))
 
 
 @_rule(F.glu)
@@ -807,13 +786,8 @@ def _glu_rule(mode, func, args, kwargs):
     x = args[0]
     if not _dep(x):
         return func(*args, **kwargs)
-    dim = kwargs.get("dim", args[1] if len(args) > 1 else -1)
-    with torch.no_grad():
-        real = func(*args, **kwargs)
-    a, b = x.chunk(2, dim=dim)
-    with mode:
-        sur = a * b.sigmoid()
-    return _checked(mode, real, sur)
+    a, b = x.chunk(2, dim=kwargs.get("dim", args[1] if len(args) > 1 else -1))
+    return _decomposed(mode, func, args, kwargs, lambda: a * b.sigmoid())
 
 
 def _attention(q, k, v, bias, scale):
@@ -857,8 +831,8 @@ def _mha_mask(mask, dtype, shape):
     if mask is None:
         return torch.zeros((), dtype=dtype)
     if mask.dtype == torch.bool:  # True: not allowed to attend
-        return torch.zeros(mask.shape, dtype=dtype).masked_fill(mask, float("-inf")).reshape(
-            shape)
+        zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return zeros.masked_fill(mask, float("-inf")).reshape(shape)
     return mask.to(dtype).reshape(shape)
 
 

@@ -5,9 +5,9 @@ class per trial to an array of the same shape (``band_ablation`` gives one value
 frequency band instead of per sample). The gradient and perturbation engines are
 captum's; what is added here is what braindecode models need to get correct maps:
 
-- DeepLIFT rescale rules for ``Square``, ``SafeLog``, ELU, ... (see
-  :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
-  ShallowFBCSPNet, Deep4Net and EEGNet;
+- DeepLIFT rules for every nonlinear torch call of a forward pass, functional calls
+  included (see :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
+  the braindecode zoo (docs/zoo.rst lists the exceptions);
 - GradCAM maps placed on the *time* axis of the input (braindecode's layers keep time
   on different axes), found by probing the layer, not by guessing from shapes;
 - methods that are undefined for a model say so (:class:`MethodUndefinedError`,
