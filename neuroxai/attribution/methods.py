@@ -5,9 +5,9 @@ class per trial to an array of the same shape (``band_ablation`` gives one value
 frequency band instead of per sample). The gradient and perturbation engines are
 captum's; what is added here is what braindecode models need to get correct maps:
 
-- DeepLIFT rescale rules for ``Square``, ``SafeLog``, ELU, ... (see
-  :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
-  ShallowFBCSPNet, Deep4Net and EEGNet;
+- DeepLIFT rules for every nonlinear torch call of a forward pass, functional calls
+  included (see :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
+  the braindecode zoo (docs/zoo.rst lists the exceptions);
 - GradCAM maps placed on the *time* axis of the input (braindecode's layers keep time
   on different axes), found by probing the layer, not by guessing from shapes;
 - methods that are undefined for a model say so (:class:`MethodUndefinedError`,
@@ -45,6 +45,7 @@ from .._utils import (
     InvalidInputError,
     MethodUndefinedError,
     ModelMismatchError,
+    NeuroXAIError,
     ShapeError,
     UnknownNameError,
     check_finite,
@@ -261,16 +262,24 @@ def _check_completeness(ctx, attr, delta_f):
     ctx.worst_completeness = max(ctx.worst_completeness, float((err / scale).max()))
 
 
-def _completeness_finalize(method):
+def _completeness_finalize(method, dl_model=None):
     def finalize(ctx):
         tol = 10 * torch.finfo(ctx.dtype).eps ** 0.5
         logger.debug(f"{method}: worst relative completeness error {ctx.worst_completeness:.2e}")
         if ctx.worst_completeness > tol:
+            unhandled = dl_model.unhandled() if dl_model is not None else []
+            if unhandled:
+                where = "; ".join(f"{call} in {mod or 'the top level'}: {why}"
+                                  for call, mod, why, _ in unhandled[:8])
+                more = f" (and {len(unhandled) - 8} more)" if len(unhandled) > 8 else ""
+                cause = f"These calls ran without a DeepLIFT rule: {where}{more}."
+            else:
+                cause = ("Every call had a DeepLIFT rule; the difference comes from "
+                         "rounding or from an operation that mixes trials.")
             warn_degenerate(
                 f"{method}: sum of attributions differs from f(x) - f(baseline) by up to "
-                f"{ctx.worst_completeness:.1%} (relative). Some nonlinearity of "
-                f"{type(ctx.model).__name__} has no rescale rule (e.g. a functional call inside "
-                "a forward()), so the map is partly input x gradient there."
+                f"{ctx.worst_completeness:.1%} (relative) on {type(ctx.model).__name__}. "
+                f"{cause} The map is partly input x gradient there."
             )
     return finalize
 
@@ -300,6 +309,34 @@ def _require_relu(ctx, method):
         )
 
 
+_LIBRARY_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError,
+                   NotImplementedError)
+
+
+def _undefined(method, ctx, err, hint):
+    return MethodUndefinedError(
+        f"{method} failed on {type(ctx.model).__name__}: {type(err).__name__}: {err}. "
+        f"{hint}")
+
+
+def _guard(plan, method, ctx, hint="Try method='integrated_gradients' or 'occlusion', which "
+           "only run the model's own forward and backward passes."):
+    """Turn a library error inside a batch (captum's hooks on a model they do not fit,
+    an in-place operation, ...) into a MethodUndefinedError that says which method and
+    model and what to use instead; neuroxai's own errors pass unchanged."""
+    fn = plan.fn
+
+    def run(xb, tb, sl):
+        try:
+            return fn(xb, tb, sl)
+        except NeuroXAIError:
+            raise
+        except _LIBRARY_ERRORS as err:
+            raise _undefined(method, ctx, err, hint) from err
+    plan.fn = run
+    return plan
+
+
 # --------------------------------------------------------------------------------------
 # Gradient methods
 # --------------------------------------------------------------------------------------
@@ -309,7 +346,8 @@ def _saliency(ctx, params):
     from captum.attr import Saliency
 
     alg = Saliency(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=True))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=True))
+    return _guard(plan, "saliency", ctx)
 
 
 @_register("gradient", "Signed input gradient df/dx.", "captum.attr.Saliency(abs=False)")
@@ -317,7 +355,8 @@ def _gradient(ctx, params):
     from captum.attr import Saliency
 
     alg = Saliency(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=False))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=False))
+    return _guard(plan, "gradient", ctx)
 
 
 @_register("input_x_gradient", "Input times gradient x * df/dx.", "captum.attr.InputXGradient")
@@ -325,7 +364,8 @@ def _input_x_gradient(ctx, params):
     from captum.attr import InputXGradient
 
     alg = InputXGradient(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "input_x_gradient", ctx)
 
 
 _INTEGRATION = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left",
@@ -352,12 +392,14 @@ def _integrated_gradients(ctx, params):
             n_steps=n_steps, method=params["integration"],
             internal_batch_size=max(ctx.batch_size, len(xb)),
         )
-    return _Plan(fn, {**params, "baseline": desc})
+    plan = _Plan(fn, {**params, "baseline": desc})
+    return _guard(plan, "integrated_gradients", ctx)
 
 
 @_register("deeplift",
-           "DeepLIFT rescale rule (Shrikumar et al., 2017) with rules for braindecode's "
-           "Square/SafeLog/ELU; complete.", "captum.attr.DeepLift + neuroxai rescale rules",
+           "DeepLIFT rescale rule (Shrikumar et al., 2017) with rules for every elementwise "
+           "function, products, maxima and normalisations of the forward pass; complete.",
+           "captum.attr.DeepLift + neuroxai rescale rules",
            {"baseline": None})
 def _deeplift(ctx, params):
     from captum.attr import DeepLift
@@ -374,20 +416,19 @@ def _deeplift(ctx, params):
             delta_f = ctx.model(xb)[rows, tb] - ctx.model(bb)[rows, tb]
         _check_completeness(ctx, attr.detach(), delta_f)
         return attr
-    return _Plan(fn, {**params, "baseline": desc}, finalize=_completeness_finalize("deeplift"))
+    plan = _Plan(fn, {**params, "baseline": desc},
+                 finalize=_completeness_finalize("deeplift", dl_model))
+    return _guard(plan, "deeplift", ctx, _DEEPLIFT_HINT)
+
+
+_DEEPLIFT_HINT = ("DeepLIFT runs the model on inputs and references in one forward pass; use "
+                  "method='integrated_gradients', which needs no such pass.")
 
 
 def _deeplift_model(ctx):
     from .deeplift import prepare_deeplift_model
 
-    dl_model, _, unknown = prepare_deeplift_model(ctx.model)
-    if unknown:
-        warn_degenerate(
-            "deeplift: no DeepLIFT rule for layer(s) "
-            + ", ".join(f"{n!r} ({t})" for n, t in unknown)
-            + "; the plain gradient passes through them (correct only if they are linear)."
-        )
-    return dl_model
+    return prepare_deeplift_model(ctx.model)
 
 
 @_register("deeplift_shap",
@@ -414,8 +455,9 @@ def _deeplift_shap(ctx, params):
         return attr
     # each trial is expanded against every baseline (x2 for the references)
     per = max(1, ctx.batch_size // len(refs))
-    return _Plan(fn, {**params, **desc}, trials_per_batch=per,
-                 finalize=_completeness_finalize("deeplift_shap"))
+    plan = _Plan(fn, {**params, **desc}, trials_per_batch=per,
+                 finalize=_completeness_finalize("deeplift_shap", dl_model))
+    return _guard(plan, "deeplift_shap", ctx, _DEEPLIFT_HINT)
 
 
 @_register("gradient_shap",
@@ -437,7 +479,8 @@ def _gradient_shap(ctx, params):
     def fn(xb, tb, sl):
         return alg.attribute(xb, baselines=refs_t, n_samples=n_samples, stdevs=stdevs, target=tb)
     per = max(1, ctx.batch_size // n_samples)
-    return _Plan(fn, {**params, **desc}, trials_per_batch=per, seed=params["seed"])
+    plan = _Plan(fn, {**params, **desc}, trials_per_batch=per, seed=params["seed"])
+    return _guard(plan, "gradient_shap", ctx)
 
 
 def _noise_tunnel(ctx, params, nt_type):
@@ -459,7 +502,8 @@ def _noise_tunnel(ctx, params, nt_type):
     def fn(xb, tb, sl):
         return alg.attribute(xb, nt_type=nt_type, nt_samples=nt_samples,
                              nt_samples_batch_size=chunk, stdevs=stdevs, target=tb, abs=False)
-    return _Plan(fn, {**params, "stdevs": stdevs}, trials_per_batch=per, seed=params["seed"])
+    plan = _Plan(fn, {**params, "stdevs": stdevs}, trials_per_batch=per, seed=params["seed"])
+    return _guard(plan, nt_type, ctx)
 
 
 @_register("smoothgrad", "Gradient averaged over noisy copies of x (Smilkov et al., 2017).",
@@ -484,7 +528,8 @@ def _guided_backprop(ctx, params):
 
     _require_relu(ctx, "guided_backprop")
     alg = GuidedBackprop(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "guided_backprop", ctx)
 
 
 @_register("deconvolution",
@@ -495,7 +540,8 @@ def _deconvolution(ctx, params):
 
     _require_relu(ctx, "deconvolution")
     alg = Deconvolution(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "deconvolution", ctx)
 
 
 def _gradcam_parts(ctx, params):
@@ -504,12 +550,18 @@ def _gradcam_parts(ctx, params):
     from ._layers import auto_gradcam_layer, cam_to_input, layer_axes, resolve_layer
 
     x1 = ctx.tensor(ctx.X[:1])
-    if params["layer"] is None:
-        name, module = auto_gradcam_layer(ctx.model, x1)
-        logger.info(f"gradcam: using layer {name!r} ({type(module).__name__})")
-    else:
-        name, module = resolve_layer(ctx.model, params["layer"])
-    time_axis, chan_axis, shape = layer_axes(ctx.model, name, module, x1, ctx.n_chans)
+    try:  # the probes run the model with forward hooks on its layers
+        if params["layer"] is None:
+            name, module = auto_gradcam_layer(ctx.model, x1)
+            logger.info(f"gradcam: using layer {name!r} ({type(module).__name__})")
+        else:
+            name, module = resolve_layer(ctx.model, params["layer"])
+        time_axis, chan_axis, shape = layer_axes(ctx.model, name, module, x1, ctx.n_chans)
+    except NeuroXAIError:
+        raise
+    except _LIBRARY_ERRORS as err:
+        raise _undefined("gradcam", ctx, err, "Pass layer= with a convolutional layer that "
+                         "keeps a time axis.") from err
     alg = LayerGradCam(ctx.model, module)
 
     def cam(xb, tb, relu):
@@ -527,7 +579,8 @@ def _gradcam_parts(ctx, params):
 def _gradcam(ctx, params):
     cam, info = _gradcam_parts(ctx, params)
     relu = bool(params["relu"])
-    return _Plan(lambda xb, tb, sl: cam(xb, tb, relu), {**params, **info})
+    plan = _Plan(lambda xb, tb, sl: cam(xb, tb, relu), {**params, **info})
+    return _guard(plan, "gradcam", ctx)
 
 
 @_register("guided_gradcam", "Guided backprop times Grad-CAM; defined for ReLU models only.",
@@ -543,7 +596,8 @@ def _guided_gradcam(ctx, params):
         # captum's GuidedGradCam resamples the map bilinearly onto (chan, time), which
         # puts a braindecode layer's time axis on the channels; ours keeps it on time.
         return gbp.attribute(xb, target=tb) * cam(xb, tb, True)
-    return _Plan(fn, {**params, **info})
+    plan = _Plan(fn, {**params, **info})
+    return _guard(plan, "guided_gradcam", ctx)
 
 
 @_register("lrp", "Layer-wise relevance propagation, epsilon rule (Bach et al., 2015).",
@@ -556,9 +610,15 @@ def _lrp(ctx, params):
     epsilon = float(params["epsilon"])
     if not epsilon >= 0:
         raise InvalidInputError(f"epsilon must be >= 0, got {epsilon}.")
-    lrp_model = prepare_lrp_model(ctx.model, epsilon)
+    try:
+        lrp_model = prepare_lrp_model(ctx.model, epsilon)
+    except NeuroXAIError:
+        raise
+    except _LIBRARY_ERRORS as err:  # converting a layer for captum's LRP
+        raise _undefined("lrp", ctx, err, "Use method='deeplift' instead.") from err
     alg = LRP(lrp_model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb), params)
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb), params)
+    return _guard(plan, "lrp", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -587,7 +647,8 @@ def _occlusion(ctx, params):
             return alg.attribute(xb, sliding_window_shapes=(1, window), strides=(1, stride),
                                  baselines=baseline, target=tb,
                                  perturbations_per_eval=max(1, ctx.batch_size // len(xb)))
-    return _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
+    plan = _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
+    return _guard(plan, "occlusion", ctx)
 
 
 @_register("feature_ablation",
@@ -618,7 +679,8 @@ def _feature_ablation(ctx, params):
     desc = {**params, "groups": groups}
     if labels is not None:
         desc["group_names"] = labels
-    return _Plan(fn, desc)
+    plan = _Plan(fn, desc)
+    return _guard(plan, "feature_ablation", ctx)
 
 
 @_register("band_ablation",
@@ -638,9 +700,10 @@ def _band_ablation(ctx, params):
     def fn(xb, tb, sl):
         return band_ablation_batch(ctx.model, xb, tb, masks, ctx.batch_size)
     coords = {"band": list(names), "band_edges": edges}
-    return _Plan(fn, {"bands": dict(zip(names, map(tuple, edges.tolist()))), "sfreq": sfreq},
+    plan = _Plan(fn, {"bands": dict(zip(names, map(tuple, edges.tolist()))), "sfreq": sfreq},
                  dims=("trial", "chan", "band"), out_shape=(ctx.n_chans, len(names)),
                  coords=coords)
+    return _guard(plan, "band_ablation", ctx)
 
 
 @_register("envelope",
@@ -653,7 +716,8 @@ def _envelope(ctx, params):
     def fn(xb, tb, sl):
         env = np.abs(hilbert(xb.detach().cpu().numpy(), axis=-1))
         return torch.as_tensor(env, dtype=xb.dtype)
-    return _Plan(fn)
+    plan = _Plan(fn)
+    return _guard(plan, "envelope", ctx)
 
 
 # --------------------------------------------------------------------------------------
