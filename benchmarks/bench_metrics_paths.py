@@ -1,33 +1,42 @@
-"""The metrics' hand-written fast paths vs plain vectorised code (issue 13, item 5).
+"""The metrics' former hand-written fast paths vs the plain code that replaced them.
 
-Hand-written speed code stays only where it is at least 2x faster than a plain
-implementation on the workload it targets: ``compute_metrics`` with braindecode's 12
-metrics + 4 SSIM on 288 x 22 x 1125 maps. Each case times a fast path ("ours") against
-the plain code ("peer") in the same process, on the same inputs, alternating the two;
-"time ratio peer/ours" is plain time / fast time: what the fast path gains.
+Issue 13 (item 5) keeps hand-written speed code only where it is at least 2x faster than
+plain code on the workload it targets: ``compute_metrics`` with braindecode's 12 metrics
++ 4 SSIM on 288 x 22 x 1125 maps. Until 9251dd7, ``neuroxai/metrics/similarity.py`` had
+three such paths:
 
-Kept: the SSIM box means as BLAS products (``similarity/_ssim_blas.py``, channel maps)
-vs the plain route (``scipy.ndimage.uniform_filter`` cropped as skimage does; the same
-``compute_metrics`` with the fast route switched off).
+* row sufficient statistics in reused scratch blocks, with 0/1-reference and
+  repeated-mask caches (``_block_stats``, ``_dense_cross_stats``, ``_support_cross_stats``);
+* hand-chained order statistics for the percentile and top-K thresholds (``_lerp``,
+  ``_order_stats``, ``_percentile_rows``, ``_top_stats``);
+* SSIM box means as BLAS products, with reference caches and zero-window shortcuts
+  (``_BoxMeans``, ``_ssim_reference``, ``_ssim_sums``, ``_block_ssim``).
 
-Removed (until 9251dd7 in ``neuroxai/metrics/similarity.py``, loaded from ``--fast-rev``):
-the row sufficient statistics in reused scratch blocks with 0/1-reference and
-repeated-mask caches (``_block_stats``) and the hand-chained order statistics of the
-thresholds (``_lerp``, ``_order_stats``, ``_percentile_rows``, ``_top_stats``), vs the
-shipped direct formulas (``np.percentile``, ``np.partition``). Timed on the 12 metrics
-alone, on the whole workload (where the old SSIM route's reference caches go too), and
-the thresholds alone.
+The shipped code uses direct formulas, ``np.percentile``, ``np.partition`` and
+``scipy.ndimage.uniform_filter`` (cropped as skimage does). Each case times the old code
+("ours": loaded from ``--fast-rev``) against the shipped code ("peer") in the same
+process, on the same inputs, alternating the two; "time ratio peer/ours" is what the old
+fast path gained. A path's gain on the workload is the old 12 + 4 run against the same
+run with that path plain (the shipped function for its metrics, the old one for the rest).
 
 References: a binary ground truth on C3 and C4 (the same mask for every map), one such
 mask per class in random trial order, and a dense reference (another map: the tutorial's
-trained vs randomised model comparison). Explanations: seeded Gaussian maps.
+trained vs randomised model comparison). Explanations: seeded Gaussian maps. BLAS runs
+single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set): with OpenBLAS's default threads
+on a loaded machine the old BLAS products ran several times slower than plain code.
 
     python benchmarks/bench_metrics_paths.py [--quick] [--repeats N] [--fast-rev REV]
 """
-import _common as C
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+
+import _common as C  # noqa: E402
 
 FAST_REV = "9251dd7527048025d87cadef30994f90e7b9fd71"
 CH = ("Fz FC3 FC1 FCz FC2 FC4 C5 C3 C1 Cz C2 C4 C6 CP3 CP1 CPz CP2 CP4 P1 Pz P2 POz").split()
+REFS = {"binary": "binary ground truth (C3, C4)", "per_class": "a mask per class",
+        "dense": "dense reference"}
 
 
 def load_fast(rev):
@@ -48,75 +57,73 @@ def load_fast(rev):
     return module
 
 
+def make_inputs(n, n_times, reference):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, 22, n_times))
+    if reference == "dense":
+        b = rng.standard_normal(a.shape)
+    elif reference == "per_class":
+        masks = np.zeros((4, 22, n_times))
+        for c, chans in enumerate([["C3"], ["C4"], ["Cz", "C1"], ["Fz", "FCz"]]):
+            masks[c, [CH.index(ch) for ch in chans]] = 1.0
+        b = masks[rng.integers(0, 4, n)]
+    else:
+        b = np.zeros_like(a)
+        b[:, [CH.index("C3"), CH.index("C4")]] = 1.0
+    return dict(a=a, b=b)
+
+
 def build(args):
     import numpy as np
 
+    from neuroxai.metrics import similarity as new
+    from neuroxai.metrics.similarity import METRIC_NAMES, SSIM_METRIC_NAMES
+
+    old = load_fast(args.fast_rev)
     n = 4 if args.smoke else (32 if args.quick else 288)
     n_times = 64 if args.smoke else 1125
     shape = f"{n} x 22 ch x {n_times}"
-    names = {}
 
-    def prepare(reference):
-        def run():
-            from neuroxai.metrics import similarity  # noqa: F401 - imports are not timed
-
-            names.update({"16": similarity.METRIC_NAMES + similarity.SSIM_METRIC_NAMES,
-                          "12": similarity.METRIC_NAMES, "ssim": similarity.SSIM_METRIC_NAMES})
-            rng = np.random.default_rng(0)
-            a = rng.standard_normal((n, 22, n_times))
-            if reference == "dense":
-                b = rng.standard_normal(a.shape)
-            elif reference == "per_class":
-                masks = np.zeros((4, 22, n_times))
-                for c, chans in enumerate([["C3"], ["C4"], ["Cz", "C1"], ["Fz", "FCz"]]):
-                    masks[c, [CH.index(ch) for ch in chans]] = 1.0
-                b = masks[rng.integers(0, 4, n)]
-            else:
-                b = np.zeros_like(a)
-                b[:, [CH.index("C3"), CH.index("C4")]] = 1.0
-            return dict(a=a, b=b)
-        return run
-
-    def score(which, module=None, plain_ssim=False):
-        def run(d):
-            from unittest import mock
-
-            from neuroxai.metrics import similarity
-
-            mod = similarity if module is None else module
-            with mock.patch.object(similarity, "_ssim_box", lambda *args: None) \
-                    if plain_ssim else _nothing():
-                return mod.compute_metrics(d["a"], d["b"], metrics=names[which],
-                                           verbose=False).to_numpy()
-        return run
+    def run(*parts):
+        """Score with (module, names) parts in turn; the scores side by side."""
+        def score(d):
+            return np.column_stack([mod.compute_metrics(d["a"], d["b"], metrics=names,
+                                                        verbose=False).to_numpy()
+                                    for mod, names in parts])
+        return score
 
     def agree(o, p):
         nums = C.diff(o, p, scale=1.0)
         nums = dict(max_abs=nums["max_abs"], max_rel=nums["max_abs"])
         return nums, f"max abs score difference {nums['max_abs']:.1e}"
 
-    targets = {"fast path gains >= 2x": ("time_ratio", ">=", 2.0)}
-    refs = {"binary": "binary ground truth (C3, C4)", "per_class": "a mask per class",
-            "dense": "dense reference"}
+    old_all = run((old, METRIC_NAMES + SSIM_METRIC_NAMES))
+    plans = [  # (what, references, old side, shipped side, shipped label)
+        ("all three paths, 12 + 4 SSIM", ("binary", "per_class", "dense"), old_all,
+         run((new, METRIC_NAMES + SSIM_METRIC_NAMES)), "shipped compute_metrics"),
+        ("SSIM path, on 12 + 4 SSIM", ("binary", "dense"), old_all,
+         run((old, METRIC_NAMES), (new, SSIM_METRIC_NAMES)),
+         "old code for the 12 metrics, shipped for the SSIM"),
+        ("statistics + thresholds paths, on 12 + 4 SSIM", ("binary", "dense"), old_all,
+         run((new, METRIC_NAMES), (old, SSIM_METRIC_NAMES)),
+         "shipped code for the 12 metrics, old for the SSIM"),
+        ("SSIM path, 4 SSIM alone", ("binary", "dense"), run((old, SSIM_METRIC_NAMES)),
+         run((new, SSIM_METRIC_NAMES)), "shipped compute_metrics"),
+        ("statistics + thresholds paths, 12 metrics alone", ("binary", "dense"),
+         run((old, METRIC_NAMES)), run((new, METRIC_NAMES)), "shipped compute_metrics"),
+    ]
+    targets = {"old path gains >= 2x": ("time_ratio", ">=", 2.0)}
     cases = []
-    for which, reference in (("16", "binary"), ("16", "per_class"), ("16", "dense"),
-                             ("ssim", "binary"), ("ssim", "dense")):
-        scored = "12 + 4 SSIM" if which == "16" else "4 SSIM"
-        cases.append(C.Case(
-            comparison=f"Kept: SSIM box means (BLAS), {scored}, {refs[reference]}",
-            size=shape, warmup=True,
-            prepare=prepare(reference), ours=score(which), peer=score(which, plain_ssim=True),
-            agree=agree, ours_label="compute_metrics (BLAS SSIM route)",
-            peer_label="compute_metrics, plain SSIM route (uniform_filter)", targets=targets))
-    fast = load_fast(args.fast_rev)
-    for which, reference in (("12", "binary"), ("12", "per_class"), ("12", "dense"),
-                             ("16", "binary"), ("16", "dense")):
-        scored = "12 + 4 SSIM (all removed paths)" if which == "16" else "12 metrics"
-        cases.append(C.Case(
-            comparison=f"Removed: row statistics + thresholds, {scored}, {refs[reference]}",
-            size=shape, warmup=True, prepare=prepare(reference), ours=score(which, fast),
-            peer=score(which), agree=agree, ours_label=f"similarity.py at {args.fast_rev[:7]}",
-            peer_label="compute_metrics (direct formulas)", targets=targets))
+    for what, references, fast, plain, plain_label in plans:
+        for reference in references:
+            cases.append(C.Case(
+                comparison=f"Removed {what}, {REFS[reference]}", size=shape, warmup=True,
+                prepare=lambda reference=reference: make_inputs(n, n_times, reference),
+                ours=fast, peer=plain, agree=agree,
+                ours_label=f"similarity.py at {args.fast_rev[:7]}", peer_label=plain_label,
+                targets=targets))
 
     def prepare_rows():
         rng = np.random.default_rng(0)
@@ -127,7 +134,7 @@ def build(args):
     def fast_thresholds(d):
         A, B, k = d["A"], d["B"], d["k"]
         b_lo = B.min(axis=1)
-        top = fast._top_stats(A, B, np.empty_like(A), 95, k, b_lo, B.max(axis=1) - b_lo, False)
+        top = old._top_stats(A, B, np.empty_like(A), 95, k, b_lo, B.max(axis=1) - b_lo, False)
         return np.column_stack([top["thr_a"], top["thr_b"]])
 
     def plain_thresholds(d):
@@ -138,18 +145,12 @@ def build(args):
                                 np.maximum(kth_largest(A, k), 0.0)])
 
     cases.append(C.Case(
-        comparison="Removed: row thresholds (95th percentile, K-th largest of max(A, 0))",
+        comparison="Removed thresholds path alone (95th percentile, K-th largest of max(A, 0))",
         size=f"{n} x {22 * n_times}", warmup=True, prepare=prepare_rows,
         ours=fast_thresholds, peer=plain_thresholds, agree=agree,
         ours_label="_top_stats (hand-chained; also sums the values kept)",
         peer_label="np.percentile + per-row np.partition", targets=targets))
     return cases
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def main():
