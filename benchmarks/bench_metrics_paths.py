@@ -1,31 +1,35 @@
-"""The metrics' former hand-written fast paths vs the plain code that replaced them.
+"""The metrics' hand-written fast paths vs plain code (issue 13, item 5).
 
-Issue 13 (item 5) keeps hand-written speed code only where it is at least 2x faster than
-plain code on the workload it targets: ``compute_metrics`` with braindecode's 12 metrics
-+ 4 SSIM on 288 x 22 x 1125 maps. Until 9251dd7, ``neuroxai/metrics/similarity.py`` had
-three such paths:
+Hand-written speed code stays only where it is at least 2x faster than plain code on
+the workload it targets: ``compute_metrics`` with braindecode's 12 metrics + 4 SSIM on
+288 x 22 x 1125 maps. Each case times a fast path ("ours") against plain code ("peer")
+in the same process, on the same inputs, alternating the two; "time ratio peer/ours" is
+what the fast path gains.
 
-* row sufficient statistics in reused scratch blocks, with 0/1-reference and
-  repeated-mask caches (``_block_stats``, ``_dense_cross_stats``, ``_support_cross_stats``);
-* hand-chained order statistics for the percentile and top-K thresholds (``_lerp``,
-  ``_order_stats``, ``_percentile_rows``, ``_top_stats``);
-* SSIM box means as BLAS products, with reference caches and zero-window shortcuts
-  (``_BoxMeans``, ``_ssim_reference``, ``_ssim_sums``, ``_block_ssim``).
+Kept (tested equal to the plain code):
 
-The shipped code uses direct formulas, ``np.percentile``, ``np.partition`` and
-``scipy.ndimage.uniform_filter`` (cropped as skimage does). Each case times the old code
-("ours": loaded from ``--fast-rev``) against the shipped code ("peer") in the same
-process, on the same inputs, alternating the two; "time ratio peer/ours" is what the old
-fast path gained. A path's gain on the workload is the old 12 + 4 run against the same
-run with that path plain (the shipped function for its metrics, the old one for the rest).
+* SSIM box means as BLAS products, channel maps (``similarity/_ssim_blas.py``) vs the
+  plain route (``scipy.ndimage.uniform_filter`` cropped as skimage does: the same
+  ``compute_metrics`` with the fast route switched off);
+* braindecode's top-K threshold selected in the explanation, not in its clipped map
+  (where ``np.partition`` is slow on the run of zeros).
+
+Removed (until 9251dd7 in ``neuroxai/metrics/similarity.py``, loaded from ``--fast-rev``):
+row sufficient statistics in reused scratch blocks with 0/1-reference and repeated-mask
+caches (``_block_stats``, ``_dense_cross_stats``, ``_support_cross_stats``), and
+hand-chained order statistics for the percentile and top-K thresholds (``_lerp``,
+``_order_stats``, ``_percentile_rows``, ``_top_stats``), vs the shipped direct formulas
+(``np.percentile``, ``np.partition``).
 
 References: a binary ground truth on C3 and C4 (the same mask for every map), one such
 mask per class in random trial order, and a dense reference (another map: the tutorial's
 trained vs randomised model comparison). Explanations: seeded Gaussian maps. BLAS runs
-single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set): with OpenBLAS's default threads
-on a loaded machine the old BLAS products ran several times slower than plain code.
+single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set; the shipped SSIM route limits
+itself): with OpenBLAS's default threads on a loaded machine the old code's BLAS calls
+ran several times slower.
 
     python benchmarks/bench_metrics_paths.py [--quick] [--repeats N] [--fast-rev REV]
+                                             [--only TEXT]
 """
 import os
 
@@ -80,6 +84,7 @@ def build(args):
 
     from neuroxai.metrics import similarity as new
     from neuroxai.metrics.similarity import METRIC_NAMES, SSIM_METRIC_NAMES
+    from neuroxai.metrics.similarity._stats import kth_largest
 
     old = load_fast(args.fast_rev)
     n = 4 if args.smoke else (32 if args.quick else 288)
@@ -99,31 +104,39 @@ def build(args):
         nums = dict(max_abs=nums["max_abs"], max_rel=nums["max_abs"])
         return nums, f"max abs score difference {nums['max_abs']:.1e}"
 
-    old_all = run((old, METRIC_NAMES + SSIM_METRIC_NAMES))
-    plans = [  # (what, references, old side, shipped side, shipped label)
-        ("all three paths, 12 + 4 SSIM", ("binary", "per_class", "dense"), old_all,
-         run((new, METRIC_NAMES + SSIM_METRIC_NAMES)), "shipped compute_metrics"),
-        ("SSIM path, on 12 + 4 SSIM", ("binary", "dense"), old_all,
-         run((old, METRIC_NAMES), (new, SSIM_METRIC_NAMES)),
-         "old code for the 12 metrics, shipped for the SSIM"),
-        ("statistics + thresholds paths, on 12 + 4 SSIM", ("binary", "dense"), old_all,
-         run((new, METRIC_NAMES), (old, SSIM_METRIC_NAMES)),
-         "shipped code for the 12 metrics, old for the SSIM"),
-        ("SSIM path, 4 SSIM alone", ("binary", "dense"), run((old, SSIM_METRIC_NAMES)),
-         run((new, SSIM_METRIC_NAMES)), "shipped compute_metrics"),
-        ("statistics + thresholds paths, 12 metrics alone", ("binary", "dense"),
-         run((old, METRIC_NAMES)), run((new, METRIC_NAMES)), "shipped compute_metrics"),
+    def plain_ssim(score):
+        def run_plain(d):
+            from unittest import mock
+
+            with mock.patch.object(new, "_ssim_box", lambda *args: None):
+                return score(d)
+        return run_plain
+
+    both = METRIC_NAMES + SSIM_METRIC_NAMES
+    plans = [  # (kept?, what, references, fast side, plain side, labels)
+        (True, "SSIM box means (BLAS), 12 + 4 SSIM", ("binary", "per_class", "dense"),
+         run((new, both)), plain_ssim(run((new, both))),
+         ("compute_metrics", "compute_metrics, plain SSIM route (uniform_filter)")),
+        (True, "SSIM box means (BLAS), 4 SSIM alone", ("binary", "dense"),
+         run((new, SSIM_METRIC_NAMES)), plain_ssim(run((new, SSIM_METRIC_NAMES))),
+         ("compute_metrics", "compute_metrics, plain SSIM route (uniform_filter)")),
+        (False, "statistics + thresholds, 12 + 4 SSIM", ("binary", "per_class", "dense"),
+         run((old, both)), run((new, both)),
+         (f"similarity.py at {args.fast_rev[:7]}", "compute_metrics")),
+        (False, "statistics + thresholds, 12 metrics alone", ("binary", "dense"),
+         run((old, METRIC_NAMES)), run((new, METRIC_NAMES)),
+         (f"similarity.py at {args.fast_rev[:7]}", "compute_metrics")),
     ]
-    targets = {"old path gains >= 2x": ("time_ratio", ">=", 2.0)}
+    targets = {"fast path gains >= 2x": ("time_ratio", ">=", 2.0)}
     cases = []
-    for what, references, fast, plain, plain_label in plans:
+    for kept, what, references, fast, plain, (fast_label, plain_label) in plans:
         for reference in references:
             cases.append(C.Case(
-                comparison=f"Removed {what}, {REFS[reference]}", size=shape, warmup=True,
+                comparison=f"{'Kept' if kept else 'Removed'}: {what}, {REFS[reference]}",
+                size=shape, warmup=True,
                 prepare=lambda reference=reference: make_inputs(n, n_times, reference),
-                ours=fast, peer=plain, agree=agree,
-                ours_label=f"similarity.py at {args.fast_rev[:7]}", peer_label=plain_label,
-                targets=targets))
+                ours=fast, peer=plain, agree=agree, ours_label=fast_label,
+                peer_label=plain_label, targets=targets))
 
     def prepare_rows():
         rng = np.random.default_rng(0)
@@ -138,14 +151,28 @@ def build(args):
         return np.column_stack([top["thr_a"], top["thr_b"]])
 
     def plain_thresholds(d):
-        from neuroxai.metrics.similarity._stats import kth_largest
-
         A, k = d["A"], d["k"]
         return np.column_stack([np.percentile(A, 95, axis=1),
                                 np.maximum(kth_largest(A, k), 0.0)])
 
+    def kth_in_b_norm(d):  # braindecode's top-K threshold: selected in B_norm itself
+        B_norm = (d["B"] - d["B"].min(axis=1, keepdims=True)) / np.ptp(d["B"], axis=1)[:, None]
+        return kth_largest(B_norm, d["k"])
+
+    def kth_in_a(d):  # the shipped one: selected in A, then clipped and normalised
+        lo = d["B"].min(axis=1)
+        return (np.maximum(kth_largest(d["A"], d["k"]), 0.0) - lo) / np.ptp(d["B"], axis=1)
+
+    for label, kk in (("K = 2 channels", 2 * n_times), ("K = all values", 22 * n_times)):
+        cases.append(C.Case(
+            comparison=f"Kept: top-K threshold selected in A, not in max(A, 0), {label}",
+            size=f"{n} x {22 * n_times}", warmup=True,
+            prepare=lambda kk=kk: {**prepare_rows(), "k": np.full(n, kk)}, ours=kth_in_a,
+            peer=kth_in_b_norm, agree=agree, ours_label="kth_largest(A), clipped, normalised",
+            peer_label="kth_largest(B_norm) (np.partition in the clipped map)",
+            targets=targets))
     cases.append(C.Case(
-        comparison="Removed thresholds path alone (95th percentile, K-th largest of max(A, 0))",
+        comparison="Removed: thresholds alone (95th percentile, K-th largest of max(A, 0))",
         size=f"{n} x {22 * n_times}", warmup=True, prepare=prepare_rows,
         ours=fast_thresholds, peer=plain_thresholds, agree=agree,
         ours_label="_top_stats (hand-chained; also sums the values kept)",
@@ -157,9 +184,12 @@ def main():
     parser = C.make_parser(__doc__)
     parser.add_argument("--fast-rev", default=FAST_REV,
                         help="git revision whose neuroxai/metrics/similarity.py has the fast paths")
+    parser.add_argument("--only", default=None,
+                        help="run only the cases whose name contains this text")
     args = parser.parse_args()
     C.setup(args)
-    C.run_cases(build(args), args, __file__)
+    cases = [c for c in build(args) if args.only is None or args.only in c.comparison]
+    C.run_cases(cases, args, __file__)
     return 0
 
 

@@ -3,6 +3,8 @@
 braindecode.visualization's compute_metrics / compute_ssim_metrics /
 project_to_topomap are the oracles where they are right (channel mode); where
 they are not (topomap mode) the tests document the defect next to our behaviour.
+The one hand-written fast path (SSIM box means as BLAS products, channel maps) is
+also tested against the plain route (scipy's uniform_filter) it replaces.
 """
 from unittest import mock
 
@@ -23,6 +25,7 @@ from neuroxai._utils import (
     ShapeError,
     UnknownNameError,
 )
+from neuroxai.metrics import similarity
 from neuroxai.metrics.ground_truth import (
     GROUND_TRUTH_METRIC_NAMES,
     compute_ground_truth_metrics,
@@ -476,12 +479,44 @@ def test_constant_maps_score_nan_with_one_warning(info):
 
 
 # --------------------------------------------------------------------------------------
-# SSIM: references with empty windows, per sample or shared, topomaps
+# SSIM: the fast route (box means by matrix products, channel maps) vs the plain one
 # --------------------------------------------------------------------------------------
+def _plain_ssim_route():
+    """compute_metrics with the fast SSIM route switched off (the plain reference)."""
+    return mock.patch.object(similarity, "_ssim_box", lambda *args: None)
+
+
+@pytest.mark.parametrize("win", [3, 7, 9])
+def test_box_means_equal_uniform_filter_crop(win):
+    from scipy.ndimage import uniform_filter
+
+    from neuroxai.metrics.similarity._ssim_blas import SSIMBoxMeans
+
+    rng = np.random.default_rng(18)
+    z = rng.standard_normal((3, 17, 45))
+    pad = (win - 1) // 2
+    ref = uniform_filter(z, size=(1, win, win))[:, pad:17 - pad, pad:45 - pad]
+    box = SSIMBoxMeans((17, 45), win)
+    order = rng.permutation(box.ho)  # any windows (rows of the result), in any order
+    stack, one = box([(z, box.band[order]), (z[1], box.band[order[:4]])], "F")
+    np.testing.assert_allclose(stack[..., :box.wo], ref[:, order], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(one[..., :box.wo], ref[1, order[:4]], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(stack[..., box.wo:], 0.0)  # windows across a row end
+    # an image zero outside a few rows, filtered from those rows
+    rows = np.array([0, 5, 6, 16])
+    sparse = np.zeros_like(z[0])
+    sparse[rows] = z[0, rows]
+    part = box.stage("part", (len(rows), 45))
+    part[:] = z[0, rows]
+    got = box.rows_first("part", part.shape, box.band[:, rows], "X")
+    expected = uniform_filter(sparse, size=win)[pad:17 - pad, pad:45 - pad]
+    np.testing.assert_allclose(got[:, :box.wo], expected, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("ref", ["channels", "channels_per_sample", "edge_channels",
                                  "every_third_channel", "pixels_in_channels",
                                  "continuous_in_channels", "dense"])
-def test_ssim_equal_braindecode(ref):
+def test_ssim_equal_braindecode_and_plain_route(ref):
     # references that leave windows without any of it (SSIM's numerator is C1 * C2
     # there), constant along rows or not, shared by the samples or one per sample
     rng = np.random.default_rng(19)
@@ -509,6 +544,25 @@ def test_ssim_equal_braindecode(ref):
         ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, win_size=win, batch_size=4,
                                verbose=False)
         np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
+        with _plain_ssim_route():
+            plain = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, win_size=win,
+                                    batch_size=4, verbose=False)
+        np.testing.assert_allclose(ours.to_numpy(), plain.to_numpy(), rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("abs_explanation", [False, True])
+@pytest.mark.parametrize("ref", ["binary", "repeated", "continuous", "ties"])
+def test_ssim_fast_route_equals_plain_route_on_tricky_maps(abs_explanation, ref):
+    rng = np.random.default_rng(22)
+    a = _tricky_maps(rng, n_times=30)
+    b = _tricky_reference(rng, a, ref)
+    kw = dict(metrics=SSIM_METRIC_NAMES, abs_explanation=abs_explanation, prctile_val=90,
+              batch_size=5, verbose=False)
+    with mock.patch("warnings.warn"):
+        fast = compute_metrics(a, b, **kw)
+        with _plain_ssim_route():
+            plain = compute_metrics(a, b, **kw)
+    pd.testing.assert_frame_equal(fast, plain, rtol=1e-11, atol=1e-13)
 
 
 def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
@@ -548,7 +602,8 @@ def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
 
 @pytest.mark.parametrize("kind", ["binary", "continuous"])
 def test_ssim_with_one_reference_per_class(kind):
-    # one mask per class, in batches of several sizes
+    # one mask per class: batches where all samples share the reference (filtered once)
+    # and batches where they do not
     rng = np.random.default_rng(21)
     a = rng.standard_normal((7, 22, 30))
     masks = np.zeros((3, 22, 30))

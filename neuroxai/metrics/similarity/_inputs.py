@@ -4,14 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._utils import InvalidInputError, ShapeError, unknown_name
-from ._names import (
-    ALL_METRIC_NAMES,
-    HOG_METRIC_NAMES,
-    METRIC_NAMES,
-    RANK_METRIC_NAMES,
-    SSIM_METRIC_NAMES,
-    TOPO_METRIC_NAMES,
-)
+from . import _names as N
 
 
 def _as_array(maps, name):
@@ -51,21 +44,21 @@ def resolve_metrics(metrics, ndim, has_info, mode):
     """The metric names to compute, in order, without duplicates."""
     spatial_ok = mode == "topomap" or ndim == 3
     if metrics is None:
-        names = METRIC_NAMES + RANK_METRIC_NAMES
+        names = N.METRIC_NAMES + N.RANK_METRIC_NAMES
         if spatial_ok:
-            names = names + SSIM_METRIC_NAMES
+            names = names + N.SSIM_METRIC_NAMES
         if has_info:
-            names = names + TOPO_METRIC_NAMES
+            names = names + N.TOPO_METRIC_NAMES
         return names
     if isinstance(metrics, str):
-        metrics = ALL_METRIC_NAMES if metrics == "all" else [metrics]
+        metrics = N.ALL_METRIC_NAMES if metrics == "all" else [metrics]
     names = []
     for m in metrics:
-        if m not in ALL_METRIC_NAMES:
-            raise unknown_name("metric", m, ALL_METRIC_NAMES + ["all"])
+        if m not in N.ALL_METRIC_NAMES:
+            raise unknown_name("metric", m, N.ALL_METRIC_NAMES + ["all"])
         if m not in names:
             names.append(m)
-    if not spatial_ok and any(m in SSIM_METRIC_NAMES + HOG_METRIC_NAMES for m in names):
+    if not spatial_ok and any(m in N.SSIM_METRIC_NAMES + N.HOG_METRIC_NAMES for m in names):
         raise ShapeError(
             "SSIM and HOG metrics need 2-D maps per sample (n_samples, n_chans, n_times); "
             "got (n_samples, n_chans). Use mode='topomap' with info to score topographies."
