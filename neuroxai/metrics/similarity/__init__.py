@@ -18,8 +18,9 @@ Differences from braindecode, on purpose:
   denominator) are NaN, not 0, with a warning; NaN/Inf inputs raise
   :class:`NonFiniteError`.
 
-Modules: ``_stats`` (row statistics, braindecode's 12 metrics), ``_ssim``, ``_hog``,
-``_inputs`` (argument checks), ``_names`` (the metric lists).
+Modules: ``_stats`` (row statistics, braindecode's 12 metrics), ``_ssim`` (SSIM with
+scipy's ``uniform_filter``: topomaps, and the reference of) ``_ssim_blas`` (the channel
+maps' fast route), ``_hog``, ``_inputs`` (argument checks), ``_names`` (metric lists).
 """
 from __future__ import annotations
 
