@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._core.stats import rowwise_pearson
+
 
 def div(num, den):
     """num / den, NaN where den == 0 (an undefined score, not a zero score)."""
@@ -31,22 +33,8 @@ def row_cosine(x, y):
 
 
 def row_pearson(x, y):
-    """Pearson correlation of matching rows; NaN where a row is constant.
-
-    The same number as ``scipy.stats.pearsonr(x, y, axis=1)``, which warns and returns
-    NaN for a constant row; this stays silent and the caller counts the NaN.
-    """
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    return div(rowdot(xc, yc), np.sqrt(_centred_sq(x, xc) * _centred_sq(y, yc)))
-
-
-def _centred_sq(x, xc):
-    """Squared norms of the centred rows ``xc``, 0 where the row ``x`` is constant up to
-    rounding (centring e.g. a projected constant map leaves ~1e-16 of its values)."""
-    sq = rowdot(xc, xc)
-    sq[sq <= 1e-24 * rowdot(x, x)] = 0.0
-    return sq
+    """Pearson correlation of matching rows; NaN where a row is constant (the core's)."""
+    return rowwise_pearson(x, y)
 
 
 def minmax(x):
