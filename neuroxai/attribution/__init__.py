@@ -11,6 +11,10 @@ from .jacobian import (  # noqa: F401
 )
 from .igc import compute_igc, igc_roi_sums  # noqa: F401
 from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
+from .patterns import (  # noqa: F401
+    compute_amplitude_perturbation_correlations,
+    compute_output_covariance_patterns,
+)
 from .spectral import (  # noqa: F401
     amplitude_spectra,
     band_average,
