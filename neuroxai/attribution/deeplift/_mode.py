@@ -12,6 +12,7 @@ from ..._utils import logger
 
 
 from ._base import (  # noqa: F401
+    CAPTUM_DEEPLIFT_TYPES,
     _RULES,
     _Unhandled,
     _dep,
