@@ -9,5 +9,14 @@ from ._common import (  # noqa: F401
     trials_from_windows,
     windows_from_trials,
 )
-from .simulate import REGIMES, GroundTruth, SimulatedDataset, simulate_bcic_iv_2a  # noqa: F401
+from .simulate import (  # noqa: F401
+    REGIME_ALIASES,
+    REGIMES,
+    RHYTHMS,
+    GroundTruth,
+    SimulatedDataset,
+    band_masks_from_freq_mask,
+    ground_truth_bands,
+    simulate_bcic_iv_2a,
+)
 from .moabb import DATASETS, PRESETS, load_moabb  # noqa: F401
