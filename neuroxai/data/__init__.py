@@ -9,6 +9,7 @@ from ._common import (  # noqa: F401
     trials_from_windows,
     windows_from_trials,
 )
+from .moabb import DATASETS, PRESETS, load_moabb  # noqa: F401
 from .simulate import (  # noqa: F401
     REGIME_ALIASES,
     REGIMES,
@@ -19,4 +20,3 @@ from .simulate import (  # noqa: F401
     ground_truth_bands,
     simulate_bcic_iv_2a,
 )
-from .moabb import DATASETS, PRESETS, load_moabb  # noqa: F401

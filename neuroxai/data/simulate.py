@@ -57,6 +57,7 @@ import numpy as np
 
 from .._utils import InvalidInputError, logger, unknown_name, verbose
 from ._common import BCIC_IV_2A_CHANNELS, BCIC_IV_2A_CLASSES, Trials, make_info, windows_from_trials
+from .ground_truth import GroundTruth, band_masks_from_freq_mask, ground_truth_bands  # noqa: F401
 
 __all__ = [
     "GroundTruth",
@@ -109,173 +110,6 @@ _BURST = (0.5, 2.5)  # s after cue, spatial regime burst window
 _BURST_FREQ = 11.0
 _ERD_ONSET = 0.5  # s after cue
 _ERD_DEPTH = 0.85  # fraction of the rhythm that (de)synchronises
-
-
-@dataclass
-class GroundTruth:
-    """Where the class information truly lies in a simulated dataset.
-
-    Attributes
-    ----------
-    chan_time : ndarray of bool, shape (n_classes, n_chans, n_times)
-    chan_freq : ndarray of bool, shape (n_classes, n_chans, n_freqs)
-    chan : ndarray of bool, shape (n_classes, n_chans)
-        Channels whose absolute lead field from the class source(s) is at least ``chan_threshold``
-        of its maximum.
-    topographies : ndarray, shape (n_classes, n_chans)
-        Normalised absolute lead field of the class's source(s): continuous spatial ground truth.
-    times, freqs : ndarray
-        Axis coordinates (times relative to the cue, rfft frequencies).
-    class_names : tuple of str
-    regime : str
-    info : mne.Info | None
-    passband : tuple of float | None
-        Band (Hz) inside which the simulated brain activity lies; the default range of
-        :meth:`bands`.
-    """
-
-    chan_time: np.ndarray
-    chan_freq: np.ndarray
-    chan: np.ndarray
-    topographies: np.ndarray
-    times: np.ndarray
-    freqs: np.ndarray
-    class_names: tuple
-    regime: str
-    info: object = None
-    passband: tuple | None = None
-
-    def bands(self, fmin=None, fmax=None):
-        """Frequency bands read off ``chan_freq`` (see :func:`ground_truth_bands`).
-
-        ``fmin``/``fmax`` default to :attr:`passband`.
-        """
-        lo, hi = self.passband if self.passband is not None else (None, None)
-        return ground_truth_bands(self.chan_freq, self.freqs,
-                                  fmin=lo if fmin is None else fmin,
-                                  fmax=hi if fmax is None else fmax)
-
-    def band_masks(self, bands, min_fraction=0.5):
-        """``chan_freq`` reduced to ``(n_classes, n_chans, n_bands)`` (see
-        :func:`band_masks_from_freq_mask`)."""
-        return band_masks_from_freq_mask(self.chan_freq, self.freqs, bands, min_fraction)
-
-
-def _check_freq_mask(freq_mask, freqs):
-    freq_mask = np.asarray(freq_mask)
-    freqs = np.asarray(freqs, dtype=float)
-    if freq_mask.ndim < 1 or freqs.ndim != 1 or freq_mask.shape[-1] != len(freqs):
-        raise InvalidInputError(
-            f"freq_mask must have the frequencies on its last axis, len(freqs) = {len(freqs)}; "
-            f"got freq_mask of shape {freq_mask.shape} and freqs of shape {freqs.shape}.")
-    if len(freqs) < 2 or not np.all(np.diff(freqs) > 0) or not np.all(np.isfinite(freqs)):
-        raise InvalidInputError(
-            "freqs must hold at least 2 finite, strictly increasing frequencies in Hz.")
-    if freq_mask.dtype != bool:
-        if not np.isin(freq_mask, (0, 1)).all():
-            raise InvalidInputError("freq_mask must be boolean (True where the signal is).")
-        freq_mask = freq_mask.astype(bool)
-    return freq_mask, freqs
-
-
-def _band_name(lo, hi):
-    return f"{lo:.1f}-{hi:.1f} Hz"
-
-
-def ground_truth_bands(freq_mask, freqs, *, fmin=None, fmax=None):
-    """Frequency bands derived from a ground-truth channel x frequency mask.
-
-    The rule: a frequency bin is *in the ground truth* when ``freq_mask`` holds there for
-    at least one class and channel (any leading axis). Every maximal run of consecutive
-    such bins, ``freqs[i] .. freqs[j]``, is one **signal band**; the stretches of
-    ``[fmin, fmax]`` between (and around) the runs that hold at least one bin are the **gap
-    bands**, so that a band ablation also removes frequencies where nothing happens. Every
-    band is half-open, ``lo <= f < hi`` (as ``band_ablation`` cuts them), with its edges
-    halfway between bins: it holds exactly the bins of its run, whatever their spacing, so a
-    2 Hz-wide rhythm still gets its own band.
-
-    Parameters
-    ----------
-    freq_mask : array of bool, shape (..., n_freqs)
-        E.g. :attr:`GroundTruth.chan_freq`, ``(n_classes, n_chans, n_freqs)``.
-    freqs : array, shape (n_freqs,)
-        The frequencies (Hz) of the last axis, equally or unequally spaced, increasing.
-    fmin, fmax : float | None
-        Range (Hz) the gap bands cover; default the first and last frequency. Signal bands
-        are kept whole even where they reach outside it.
-
-    Returns
-    -------
-    bands : dict of str -> (float, float)
-        ``{"8.9-13.0 Hz": (lo, hi), ...}`` in increasing frequency, named by their edges
-        rounded to 0.1 Hz (the values are exact).
-
-    Raises
-    ------
-    InvalidInputError
-        If the shapes disagree, the mask is empty (no band to derive) or ``fmin >= fmax``.
-    """
-    freq_mask, freqs = _check_freq_mask(freq_mask, freqs)
-    fmin = float(freqs[0]) if fmin is None else float(fmin)
-    fmax = float(freqs[-1]) if fmax is None else float(fmax)
-    if not (np.isfinite(fmin) and np.isfinite(fmax) and fmin < fmax):
-        raise InvalidInputError(f"fmin ({fmin}) must be below fmax ({fmax}), both in Hz.")
-    hit = freq_mask.reshape(-1, len(freqs)).any(axis=0)
-    if not hit.any():
-        raise InvalidInputError(
-            "freq_mask holds at no frequency: there is no ground-truth band to derive.")
-    # edges halfway between neighbouring bins (and half a step beyond the outer ones)
-    mid = (freqs[1:] + freqs[:-1]) / 2
-    lower = np.concatenate([[max(freqs[0] - (freqs[1] - freqs[0]) / 2, 0.0)], mid])
-    upper = np.concatenate([mid, [freqs[-1] + (freqs[-1] - freqs[-2]) / 2]])
-    # runs of equal `hit` values: [start, stop) bin indices
-    change = np.flatnonzero(np.diff(hit.astype(np.int8))) + 1
-    starts = np.concatenate([[0], change])
-    stops = np.concatenate([change, [len(freqs)]])
-    inside = (freqs >= fmin) & (freqs <= fmax)
-    out = []
-    for a, b in zip(starts, stops):
-        if hit[a]:
-            out.append((lower[a], upper[b - 1]))
-            continue
-        sel = np.flatnonzero(inside[a:b]) + a  # a gap, cut to [fmin, fmax]
-        if len(sel):
-            out.append((lower[sel[0]], upper[sel[-1]]))
-    return {_band_name(lo, hi): (float(lo), float(hi)) for lo, hi in out}
-
-
-def band_masks_from_freq_mask(freq_mask, freqs, bands, min_fraction=0.5):
-    """Reduce a channel x frequency mask to channel x band.
-
-    A (class, channel, band) entry is ground truth when at least ``min_fraction`` of the
-    band's frequency bins (``fmin <= f < fmax``, as ``band_ablation`` cuts them) are. With
-    the bands of :func:`ground_truth_bands` every signal band is entirely inside a class's
-    mask or (for a class whose rhythm lies elsewhere) mostly outside it.
-
-    Parameters
-    ----------
-    freq_mask : ndarray of bool, shape (..., n_freqs)
-    freqs : ndarray, shape (n_freqs,)
-    bands : dict of str -> (float, float)
-    min_fraction : float
-        In (0, 1].
-
-    Returns
-    -------
-    band_mask : ndarray of bool, shape (..., n_bands)
-    """
-    freq_mask, freqs = _check_freq_mask(freq_mask, freqs)
-    if not (np.isfinite(min_fraction) and 0 < min_fraction <= 1):
-        raise InvalidInputError(f"min_fraction must lie in (0, 1], got {min_fraction!r}.")
-    if not isinstance(bands, dict) or not bands:
-        raise InvalidInputError("bands must be a non-empty dict {name: (fmin, fmax)} in Hz.")
-    out = []
-    for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs < hi)
-        if not sel.any():
-            raise InvalidInputError(f"Band {name!r} ({lo}, {hi}) Hz holds no frequency of freqs.")
-        out.append(freq_mask[..., sel].mean(axis=-1) >= min_fraction)
-    return np.stack(out, axis=-1)
 
 
 @dataclass
@@ -568,6 +402,57 @@ def _topographies(lf_cls, src_of, classes, regime, peak, n_sources):
     return topo
 
 
+def _simulate_trials(rng, y, classes, regime, lf_cls, lf_bg, src_of, times, freqs, mu_gain,
+                     beta_gain, snr, sensor_noise):
+    """Background, sensor noise, rhythms and the class component of every trial."""
+    n_total, n_chans, n_times = len(y), lf_cls.shape[0], len(times)
+    X = np.empty((n_total, n_chans, n_times), dtype=np.float32)
+    pink = _band_gain(freqs, *PASSBAND, pink=True)
+    n_src = lf_cls.shape[1]
+    peak = np.abs(lf_cls).max(axis=0)  # per class source, its strongest channel
+    # Trials are drawn in chunks of 96 (bounded memory whatever n_trials). The chunk size is
+    # part of the generator: changing it changes the random draws, hence the data.
+    chunk = 96
+    for start in range(0, n_total, chunk):
+        stop = min(start + chunk, n_total)
+        m = stop - start
+        yy = y[start:stop]
+        bg = _shaped_noise(rng, (m, lf_bg.shape[1], n_times), freqs, pink)
+        x = np.einsum("cs,nst->nct", lf_bg, bg)
+        del bg
+        noise = rng.standard_normal((m, n_chans, n_times))
+        noise *= sensor_noise
+        x += noise
+        del noise
+        # ongoing mu and beta at every motor source (unit-RMS rhythm scaled below)
+        rhythm = (_shaped_noise(rng, (m, n_src, n_times), freqs, mu_gain)
+                  + 0.5 * _shaped_noise(rng, (m, n_src, n_times), freqs, beta_gain))
+        rhythm /= np.sqrt(1.25)
+        if regime in ("spectral", "ers"):
+            src_act = _rhythm_activity(rhythm, yy, classes, src_of, times, snr, peak,
+                                       increase=regime == "ers")
+        else:
+            src_act = _event_activity(rng, rhythm, yy, classes, src_of, times, snr, peak,
+                                      regime)
+        x += np.einsum("cs,nst->nct", lf_cls, src_act)
+        X[start:stop] = x
+    return X
+
+
+def _recorded_params(a):
+    """The arguments as ``SimulatedDataset.params``: the layout options only where they
+    differ from the defaults, so that default params stay as earlier releases wrote them."""
+    params = {k: a[k] for k in ("regime", "n_trials", "n_sessions", "snr", "seed",
+                                "n_background", "sensor_noise", "chan_threshold")}
+    extra = dict(sfreq=a["sfreq"], ch_names=list(a["ch_names"]), classes=list(a["classes"]),
+                 tmin=a["tmin"], tmax=a["tmax"], n_sources=a["n_sources"], rhythm=a["rhythm"])
+    defaults = dict(sfreq=SFREQ, ch_names=list(BCIC_IV_2A_CHANNELS),
+                    classes=list(BCIC_IV_2A_CLASSES), tmin=TMIN, tmax=TMAX, n_sources=1,
+                    rhythm="default")
+    params.update({k: v for k, v in extra.items() if v != defaults[k]})
+    return params
+
+
 @verbose
 def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, seed=0,
                         n_background=40, sensor_noise=0.1, chan_threshold=0.5, *, sfreq=SFREQ,
@@ -652,7 +537,7 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
 
     t0 = _time.perf_counter()
     n_trials, n_sessions = a["n_trials"], a["n_sessions"]
-    n_classes, n_chans = len(classes), len(a["ch_names"])
+    n_classes = len(classes)
     lf_cls, lf_bg, owner = _leadfields(a["n_background"], a["seed"], a["ch_names"],
                                        a["n_sources"])
     owner = np.array(owner)
@@ -667,37 +552,10 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
         sl = slice(s * n_trials, (s + 1) * n_trials)
         y[sl] = rng.permutation(np.resize(np.arange(n_classes), n_trials))
 
-    X = np.empty((n_total, n_chans, n_times), dtype=np.float32)
-    pink = _band_gain(freqs, *PASSBAND, pink=True)
-    n_src = lf_cls.shape[1]
-    peak = np.abs(lf_cls).max(axis=0)  # per class source, its strongest channel
-    # Trials are drawn in chunks of 96 (bounded memory whatever n_trials). The chunk size is
-    # part of the generator: changing it changes the random draws, hence the data.
-    chunk = 96
-    for start in range(0, n_total, chunk):
-        stop = min(start + chunk, n_total)
-        m = stop - start
-        yy = y[start:stop]
-        bg = _shaped_noise(rng, (m, lf_bg.shape[1], n_times), freqs, pink)
-        x = np.einsum("cs,nst->nct", lf_bg, bg)
-        del bg
-        noise = rng.standard_normal((m, n_chans, n_times))
-        noise *= a["sensor_noise"]
-        x += noise
-        del noise
-        # ongoing mu and beta at every motor source (unit-RMS rhythm scaled below)
-        rhythm = (_shaped_noise(rng, (m, n_src, n_times), freqs, mu_gain)
-                  + 0.5 * _shaped_noise(rng, (m, n_src, n_times), freqs, beta_gain))
-        rhythm /= np.sqrt(1.25)
-        if regime in ("spectral", "ers"):
-            src_act = _rhythm_activity(rhythm, yy, classes, src_of, times, snr, peak,
-                                       increase=regime == "ers")
-        else:
-            src_act = _event_activity(rng, rhythm, yy, classes, src_of, times, snr, peak,
-                                      regime)
-        x += np.einsum("cs,nst->nct", lf_cls, src_act)
-        X[start:stop] = x
+    X = _simulate_trials(rng, y, classes, regime, lf_cls, lf_bg, src_of, times, freqs,
+                         mu_gain, beta_gain, snr, a["sensor_noise"])
 
+    peak = np.abs(lf_cls).max(axis=0)
     topo = _topographies(lf_cls, src_of, classes, regime, peak, a["n_sources"])
     chan = topo >= a["chan_threshold"]
     truth = GroundTruth(
@@ -709,14 +567,6 @@ def simulate_bcic_iv_2a(regime="spectral", n_trials=288, n_sessions=2, snr=1.0, 
     names = ["0train", "1test"] + [str(i) for i in range(2, n_sessions)]
     session = np.repeat(np.array(names[:n_sessions], dtype=object), n_trials)
     trials = Trials(X, y, info, classes, tmin, session)
-    params = {k: a[k] for k in ("regime", "n_trials", "n_sessions", "snr", "seed",
-                                "n_background", "sensor_noise", "chan_threshold")}
-    extra = dict(sfreq=a["sfreq"], ch_names=list(a["ch_names"]), classes=list(classes),
-                 tmin=tmin, tmax=a["tmax"], n_sources=a["n_sources"], rhythm=a["rhythm"])
-    defaults = dict(sfreq=SFREQ, ch_names=list(BCIC_IV_2A_CHANNELS),
-                    classes=list(BCIC_IV_2A_CLASSES), tmin=TMIN, tmax=TMAX, n_sources=1,
-                    rhythm="default")
-    # only the options that differ: params stay as they were for the default layout
-    params.update({k: v for k, v in extra.items() if v != defaults[k]})
+    params = _recorded_params(a)
     logger.info(f"Simulated {n_total} trials ({regime}) in {_time.perf_counter() - t0:.1f} s")
     return SimulatedDataset(trials, truth, params)

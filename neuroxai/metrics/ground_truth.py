@@ -23,14 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from .._utils import (
-    InvalidInputError,
-    ShapeError,
-    check_finite,
-    logger,
-    unknown_name,
-    verbose,
-)
+from .._utils import InvalidInputError, ShapeError, check_finite, logger, unknown_name, verbose
 
 __all__ = [
     "GROUND_TRUTH_METRIC_NAMES",
