@@ -78,7 +78,8 @@ def test_null_equals_plain_loops_with_sklearn():
                                  "PeakInMask"], n_permutations=n_perm, alpha=0.05, seed=seed,
         verbose=False)
     # the same shuffles, drawn by the same generator, applied to the maps one at a time
-    (perm,) = next(draw_permutations(np.random.default_rng(seed), n_perm, len(y), [9], n_perm))
+    shuffle_rng = np.random.default_rng(seed).spawn(2)[0]  # one child generator per null
+    (perm,) = next(draw_permutations(shuffle_rng, n_perm, len(y), [9], n_perm))
     ref = {name: [] for name in res.index}
     for b in range(n_perm):
         per = {name: [] for name in res.index}
@@ -91,12 +92,24 @@ def test_null_equals_plain_loops_with_sklearn():
         for name in ref:
             ref[name].append(np.mean(per[name]))
     for name in ref:
-        np.testing.assert_allclose(res.attrs["null"][name], ref[name], rtol=1e-12)
+        np.testing.assert_allclose(res.attrs["null"]["shuffle"][name], ref[name], rtol=1e-12)
         obs = compute_ground_truth_metrics(maps, masks, y=y, metrics=[name], verbose=False)
         assert res.loc[name, "observed"] == pytest.approx(obs[name].mean(), rel=1e-12)
         h0 = np.array(ref[name])
         p = (1 + np.sum(h0 >= res.loc[name, "observed"] - 1e-12)) / (1 + n_perm)
-        assert res.loc[name, "p_value"] == pytest.approx(p)
+        assert res.loc[name, "shuffle_p"] == pytest.approx(p)
+        assert res.loc[name, "p_value"] == max(p, res.loc[name, "classes_p"])
+    # the class null: the labels permuted across samples, each map against its given
+    # class's mask, by the second child generator
+    class_rng = np.random.default_rng(seed).spawn(2)[1]
+    perm_y = class_rng.permuted(np.broadcast_to(y, (n_perm, len(y))), axis=1)
+    auc = [np.mean([roc_auc_score(masks[perm_y[b, i]].ravel(), np.abs(maps[i]).ravel())
+                    for i in range(len(y))]) for b in range(n_perm)]
+    np.testing.assert_allclose(res.attrs["null"]["classes"]["ROC_AUC"], auc, rtol=1e-12)
+    top = [np.mean([masks[perm_y[b, i]].ravel()[np.argsort(-np.abs(maps[i]).ravel())[
+        : masks[perm_y[b, i]].sum()]].mean() for i in range(len(y))]) for b in range(n_perm)]
+    np.testing.assert_allclose(res.attrs["null"]["classes"]["RelevanceRankAccuracy"], top,
+                               rtol=1e-12)
 
 
 def test_null_over_two_axes_equals_a_plain_loop():
@@ -106,16 +119,17 @@ def test_null_over_two_axes_equals_a_plain_loop():
     y = np.array([1, 0, 1, 0])
     maps = _maps(rng, y, masks, 1.5)
     res = compute_ground_truth_null(maps, masks, y, metrics=["ROC_AUC", "PeakDistanceCm"],
-                                    dims=("trial", "chan", "band"), info=make_info(CH),
-                                    n_permutations=25, alpha=0.05, seed=3, verbose=False)
-    assert res.attrs["shuffle"] == ("chan", "band")
-    pc, pb = next(draw_permutations(np.random.default_rng(3), 25, 4, [9, 6], 25))
+                                    nulls="shuffle", dims=("trial", "chan", "band"),
+                                    info=make_info(CH), n_permutations=25, alpha=0.05, seed=3,
+                                    verbose=False)
+    assert res.attrs["shuffle"] == ("chan", "band") and res.attrs["nulls"] == ("shuffle",)
+    pc, pb = next(draw_permutations(np.random.default_rng(3).spawn(2)[0], 25, 4, [9, 6], 25))
     ref = [np.mean([roc_auc_score(masks[y[i]].ravel(), np.abs(maps[i][pc[b, i]][:, pb[b, i]])
                                   .ravel()) for i in range(4)]) for b in range(25)]
-    np.testing.assert_allclose(res.attrs["null"]["ROC_AUC"], ref, rtol=1e-12)
+    np.testing.assert_allclose(res.attrs["null"]["shuffle"]["ROC_AUC"], ref, rtol=1e-12)
     # distances: smaller is better, the p-value counts null values at or below
     d = res.loc["PeakDistanceCm"]
-    h0 = res.attrs["null"]["PeakDistanceCm"]
+    h0 = res.attrs["null"]["shuffle"]["PeakDistanceCm"]
     assert d["p_value"] == pytest.approx((1 + np.sum(h0 <= d["observed"] + 1e-9)) / 26)
 
 
@@ -131,8 +145,10 @@ def test_a_map_constant_across_channels_is_never_accurate():
     assert res.loc["ROC_AUC", "observed"] > 0.7
     # every shuffle leaves the map unchanged: the null is the observed value, p = 1
     for name in res.index:
-        np.testing.assert_array_equal(res.attrs["null"][name], res.loc[name, "observed"])
-        assert res.loc[name, "p_value"] == 1.0 and not res.loc[name, "significant"]
+        np.testing.assert_array_equal(res.attrs["null"]["shuffle"][name],
+                                      res.loc[name, "observed"])
+        assert res.loc[name, "shuffle_p"] == 1.0 and res.loc[name, "p_value"] == 1.0
+        assert not res.loc[name, "significant"]
     assert res.attrs["accurate"] is False
 
 
@@ -151,8 +167,18 @@ def test_the_envelope_without_spatial_information_is_not_accurate():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(9 * 200, 2))
     env = attribute(model, X, y, method="envelope").data
     res = compute_ground_truth_null(env, masks, y, n_permutations=500, seed=0, verbose=False)
-    assert not res.attrs["accurate"]
+    assert not res.attrs["accurate"] and res.loc["RelevanceMassAccuracy", "shuffle_p"] > 0.05
     assert res.loc["ROC_AUC", "observed"] > 0.6  # the time course alone passed the old rule
+    # power at every class's channels alike (an ongoing rhythm all classes share): the
+    # envelope beats the shuffles, not the other classes' masks
+    shared = masks.any(axis=0).any(axis=1)  # C3, Cz, C4
+    X1 = (rng.standard_normal((20, 9, 200)) + 3 * shared[None, :, None]
+          * np.sin(2 * np.pi * 10 * t)).astype(np.float32)
+    env1 = attribute(model, X1, y, method="envelope").data
+    res1 = compute_ground_truth_null(env1, masks, y, n_permutations=500, seed=0, verbose=False)
+    assert res1.loc["RelevanceMassAccuracy", "shuffle_p"] < 0.01
+    assert res1.loc["RelevanceMassAccuracy", "classes_p"] > 0.05
+    assert not res1.attrs["accurate"]
     # the same envelope where the burst sits at the mask's channels only is accurate
     X2 = (rng.standard_normal((20, 9, 200)) + 3 * burst[:, None, :] * masks[y]).astype(
         np.float32)
@@ -172,8 +198,11 @@ def test_null_reproducible_without_global_state():
                                   seed=np.random.default_rng(11), verbose=False)
     c = compute_ground_truth_null(maps, masks, y, n_permutations=50, seed=12, verbose=False)
     assert np.random.get_state()[1].tolist() == state[1].tolist()
-    np.testing.assert_array_equal(a.attrs["null"]["ROC_AUC"], b.attrs["null"]["ROC_AUC"])
-    assert not np.array_equal(a.attrs["null"]["ROC_AUC"], c.attrs["null"]["ROC_AUC"])
+    for null in ("shuffle", "classes"):
+        np.testing.assert_array_equal(a.attrs["null"][null]["ROC_AUC"],
+                                      b.attrs["null"][null]["ROC_AUC"])
+        assert not np.array_equal(a.attrs["null"][null]["ROC_AUC"],
+                                  c.attrs["null"][null]["ROC_AUC"])
 
 
 def test_null_bad_input():
@@ -187,3 +216,7 @@ def test_null_bad_input():
         compute_ground_truth_null(maps, masks, y, seed=-2)
     with pytest.raises(InvalidInputError, match="empty or full"):
         compute_ground_truth_null(maps, np.zeros((9, 30), bool))
+    with pytest.raises(InvalidInputError, match="per-class masks"):
+        compute_ground_truth_null(maps, masks[y], nulls="classes")
+    with pytest.raises(InvalidInputError, match="nulls"):
+        compute_ground_truth_null(maps, masks, y, nulls="labels")

@@ -9,7 +9,8 @@ Contreras-Vidal (2023, Sci Rep 13:17709): every method x every regime of
 1. **ground-truth accuracy** of the trained model's maps against the mask of each trial's
    class (channel x time; ``band_ablation``: channel x band, with bands derived from the
    masks by :func:`neuroxai.data.ground_truth_bands`), decided against the same maps
-   shuffled across channels (:func:`neuroxai.metrics.compute_ground_truth_null`);
+   shuffled across channels and against other classes' masks
+   (:func:`neuroxai.metrics.compute_ground_truth_null`);
 2. **label randomisation** (:func:`neuroxai.sanity.label_randomization`);
 3. **cascading randomisation** at its last, input-most level, where every parametrised
    layer is random (:func:`neuroxai.sanity.full_randomization`).
@@ -58,16 +59,18 @@ BENCHMARK_METHOD_PARAMS = {
     "vargrad": {"nt_samples": 8},
     "occlusion": {"window": 125},
 }
-#: Scores tested against the shuffled maps; the first two decide "accurate".
-_NULL_METRICS = ["ROC_AUC", "RelevanceMassAccuracy", "RelevanceRankAccuracy", "PeakInMask"]
-_COLUMNS = [
-    "regime", "method", "status", "reason", "n_trials", "model_accuracy", "n_test", "chance",
-    "model_p", "above_chance", "mask", "mass_accuracy", "mass_accuracy_chance", "mass_null",
-    "mass_p", "rank_accuracy", "rank_null", "rank_p", "roc_auc", "roc_auc_null", "roc_auc_p",
-    "peak_in_mask", "peak_null", "peak_p", "peak_cm", "peak_hz", "peak_s", "accurate",
-    "label_r", "label_ci_low", "label_ci_high", "label_verdict", "cascade_r",
-    "cascade_ci_low", "cascade_ci_high", "cascade_verdict", "ok", "verdict", "wall_s",
-    "cpu_s", "params", "notes"]
+#: Scores tested against the nulls (table column names); the first two decide "accurate".
+_SCORE_COLUMNS = {"ROC_AUC": "roc_auc", "RelevanceMassAccuracy": "mass_accuracy",
+                  "RelevanceRankAccuracy": "rank_accuracy", "PeakInMask": "peak_in_mask"}
+_NULL_METRICS = list(_SCORE_COLUMNS)
+_COLUMNS = (
+    ["regime", "method", "status", "reason", "n_trials", "model_accuracy", "n_test", "chance",
+     "model_p", "above_chance", "mask", "mass_accuracy_chance"]
+    + [f"{c}{s}" for c in _SCORE_COLUMNS.values() for s in ("", "_shuffled", "_other_class",
+                                                            "_p")]
+    + ["peak_cm", "peak_hz", "peak_s", "accurate", "label_r", "label_ci_low", "label_ci_high",
+       "label_verdict", "cascade_r", "cascade_ci_low", "cascade_ci_high", "cascade_verdict",
+       "ok", "verdict", "wall_s", "cpu_s", "params", "notes"])
 
 
 @dataclass(frozen=True)
@@ -205,31 +208,24 @@ def _ground_truth_scores(reg, ref, opt):
     gt = compute_ground_truth_metrics(ref, masks, y=y, metrics=_NULL_METRICS + dist,
                                       verbose=False)
     null = compute_ground_truth_null(ref, masks, y=y, metrics=_NULL_METRICS,
+                                     nulls=("shuffle", "classes"),
                                      n_permutations=opt.n_permutations, alpha=opt.alpha,
                                      seed=opt.seed, verbose=False)
     chance = masks[y].reshape(len(y), -1).mean(axis=1)
     defined = gt["RelevanceMassAccuracy"].notna().to_numpy()
+    row = dict(mask=mask_name, reason=reason,
+               mass_accuracy_chance=float(np.mean(chance[defined])) if defined.any() else np.nan,
+               accurate=bool(null.loc[["ROC_AUC", "RelevanceMassAccuracy"], "significant"].all()))
+    for metric, col in _SCORE_COLUMNS.items():
+        r = null.loc[metric]
+        row.update({col: r["observed"], f"{col}_shuffled": r["shuffle_mean"],
+                    f"{col}_other_class": r["classes_mean"], f"{col}_p": r["p_value"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN
         means = gt.mean()
-        row = dict(
-            mask=mask_name, reason=reason,
-            mass_accuracy=null.loc["RelevanceMassAccuracy", "observed"],
-            mass_accuracy_chance=float(np.mean(chance[defined])) if defined.any() else np.nan,
-            mass_null=null.loc["RelevanceMassAccuracy", "null_mean"],
-            mass_p=null.loc["RelevanceMassAccuracy", "p_value"],
-            rank_accuracy=null.loc["RelevanceRankAccuracy", "observed"],
-            rank_null=null.loc["RelevanceRankAccuracy", "null_mean"],
-            rank_p=null.loc["RelevanceRankAccuracy", "p_value"],
-            roc_auc=null.loc["ROC_AUC", "observed"], roc_auc_null=null.loc["ROC_AUC", "null_mean"],
-            roc_auc_p=null.loc["ROC_AUC", "p_value"],
-            peak_in_mask=null.loc["PeakInMask", "observed"],
-            peak_null=null.loc["PeakInMask", "null_mean"], peak_p=null.loc["PeakInMask", "p_value"],
-            peak_cm=float(means["PeakDistanceCm"]),
-            peak_hz=float(means.get("PeakDistanceHz", np.nan)),
-            peak_s=float(means.get("PeakDistanceS", np.nan)),
-            accurate=bool(null.loc[["ROC_AUC", "RelevanceMassAccuracy"], "significant"].all()),
-        )
+    row.update(peak_cm=float(means["PeakDistanceCm"]),
+               peak_hz=float(means.get("PeakDistanceHz", np.nan)),
+               peak_s=float(means.get("PeakDistanceS", np.nan)))
     return row, gt, null
 
 

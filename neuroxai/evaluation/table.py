@@ -16,9 +16,12 @@ _LEGEND = (
     "(the largest class share) by a one-sided binomial test; below significance (p >= "
     "{alpha:g}) every row of the regime reads *model not above chance* (its maps explain "
     "noise). **accurate**: the maps' mean ROC AUC *and* mean relevance mass against each "
-    "trial's ground-truth mask both beat the same maps shuffled across channels (and across "
-    "bands for band maps), permutation p < {alpha:g} with {n_perm} shuffles (in parentheses: "
-    "the null's mean); a map constant across channels can never pass. **top-k**: share of "
+    "trial's ground-truth mask beat both nulls, permutation p < {alpha:g} with {n_perm} "
+    "draws each (in parentheses: the nulls' means; p is the larger p-value): the same maps "
+    "shuffled across channels (and bands for band maps), which a map constant across "
+    "channels can never beat, and the same maps scored against another class's mask "
+    "(labels permuted), which a map of what all classes share (e.g. the motor channels' "
+    "ongoing rhythm) does not beat. **top-k**: share of "
     "the k most relevant entries inside the mask (k = mask size). **peak**: share of trials "
     "whose maximum lies inside the mask, and the mean distance from the maximum's channel "
     "to the nearest mask channel in cm. **label / cascade**: mean per-trial Pearson r "
@@ -43,12 +46,13 @@ class BenchmarkTable:
         ``status`` (``"ok"``, ``"undefined"``), ``reason`` (why undefined / why a score is
         n/a), ``n_trials``; the model gate ``model_accuracy`` (held-out session),
         ``n_test``, ``chance``, ``model_p``, ``above_chance``; ``mask`` (``"chan x time"`` or
-        ``"chan x band"``), ``mass_accuracy`` with ``mass_accuracy_chance`` (the mask's
-        share) and ``mass_null``/``mass_p`` (mean of the shuffled maps, permutation
-        p-value), ``rank_accuracy`` (top-k precision) with ``rank_null``/``rank_p``,
-        ``roc_auc`` with ``roc_auc_null``/``roc_auc_p``, ``peak_in_mask`` with
-        ``peak_null``/``peak_p``, ``peak_cm``, ``peak_hz`` (band maps) or ``peak_s`` (time
-        maps), ``accurate``; ``label_r``, ``label_ci_low``/``_high``, ``label_verdict``,
+        ``"chan x band"``), ``mass_accuracy_chance`` (the mask's share); for each of
+        ``roc_auc``, ``mass_accuracy`` (relevance mass), ``rank_accuracy`` (top-k precision)
+        and ``peak_in_mask``: the mean over trials, ``<score>_shuffled`` and
+        ``<score>_other_class`` (the means of the two nulls of
+        :func:`neuroxai.metrics.compute_ground_truth_null`) and ``<score>_p`` (the larger of
+        the two permutation p-values); ``peak_cm``, ``peak_hz`` (band maps) or ``peak_s``
+        (time maps), ``accurate``; ``label_r``, ``label_ci_low``/``_high``, ``label_verdict``,
         ``cascade_r``, ``cascade_ci_low``/``_high``, ``cascade_verdict``; ``ok``,
         ``verdict`` (``"ok"``, ``"model not above chance"``, or the failed criteria);
         ``wall_s``, ``cpu_s``, ``params`` and ``notes`` (degenerate-method warnings).
@@ -59,7 +63,7 @@ class BenchmarkTable:
     results : dict
         ``{(regime, method): {"label": RandomizationResult, "cascade": RandomizationResult,
         "ground_truth": DataFrame, "null": DataFrame}}``: the per-trial similarity and
-        ground-truth scores and the permutation test behind every cell (``return_maps``
+        ground-truth scores and the permutation tests behind every cell (``return_maps``
         adds ``"maps"``).
     timing : dict
         ``wall_s``/``cpu_s`` of the whole run and ``setup`` (per regime: loading or
@@ -124,8 +128,9 @@ class BenchmarkTable:
             lines += [f"Model ({src}): held-out accuracy {g['accuracy']:.3f} on {g['n_test']} "
                       f"trials, chance {g['chance']:.3f}, binomial p = {g['p_value']:.2g}: "
                       f"{verdict}.", ""]
-        header = ["method", "AUC (null) p", "mass (null) p", "top-k (null)", "peak in mask",
-                  "peak cm", "label r", "cascade r", "accurate", "verdict"]
+        header = ["method", "AUC (shuffled, other class) p", "mass (shuffled, other class) p",
+                  "top-k (shuffled, other class)", "peak in mask", "peak cm", "label r",
+                  "cascade r", "accurate", "verdict"]
         rows = []
         for r in self.data[self.data["regime"] == regime].itertuples(index=False):
             if r.status != "ok":
@@ -133,9 +138,11 @@ class BenchmarkTable:
                 continue
             rows.append([
                 f"`{r.method}`",
-                _with_null(r.roc_auc, r.roc_auc_null, r.roc_auc_p, f),
-                _with_null(r.mass_accuracy, r.mass_null, r.mass_p, f),
-                _with_null(r.rank_accuracy, r.rank_null, None, f),
+                _with_null(r.roc_auc, r.roc_auc_shuffled, r.roc_auc_other_class, r.roc_auc_p, f),
+                _with_null(r.mass_accuracy, r.mass_accuracy_shuffled,
+                           r.mass_accuracy_other_class, r.mass_accuracy_p, f),
+                _with_null(r.rank_accuracy, r.rank_accuracy_shuffled,
+                           r.rank_accuracy_other_class, None, f),
                 "n/a" if not np.isfinite(r.peak_in_mask) else f.format(r.peak_in_mask),
                 "n/a" if not np.isfinite(r.peak_cm) else f"{r.peak_cm:.1f}",
                 _check(r.label_r, r.label_ci_low, r.label_ci_high, r.label_verdict, digits),
@@ -238,10 +245,10 @@ class BenchmarkTable:
     __str__ = to_markdown
 
 
-def _with_null(value, null, p, f):
+def _with_null(value, shuffled, other, p, f):
     if not np.isfinite(value):
         return "n/a"
-    out = f"{f.format(value)} ({f.format(null)})"
+    out = f"{f.format(value)} ({f.format(shuffled)}, {f.format(other)})"
     if p is not None and np.isfinite(p):
         out += f" {p:.3f}" if p >= 0.001 else " <.001"
     return out
