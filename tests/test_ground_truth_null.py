@@ -12,7 +12,7 @@ from neuroxai.metrics import (
     compute_ground_truth_metrics,
     compute_ground_truth_null,
 )
-from neuroxai.metrics.ground_truth_null import draw_permutations
+from neuroxai.metrics.ground_truth_null import child_generators, draw_permutations
 
 CH = ["F3", "Fz", "F4", "C3", "Cz", "C4", "P3", "Pz", "P4"]
 
@@ -78,7 +78,7 @@ def test_null_equals_plain_loops_with_sklearn():
                                  "PeakInMask"], n_permutations=n_perm, alpha=0.05, seed=seed,
         verbose=False)
     # the same shuffles, drawn by the same generator, applied to the maps one at a time
-    shuffle_rng = np.random.default_rng(seed).spawn(2)[0]  # one child generator per null
+    shuffle_rng = child_generators(np.random.default_rng(seed))[0]  # one child generator per null
     (perm,) = next(draw_permutations(shuffle_rng, n_perm, len(y), [9], n_perm))
     ref = {name: [] for name in res.index}
     for b in range(n_perm):
@@ -101,7 +101,7 @@ def test_null_equals_plain_loops_with_sklearn():
         assert res.loc[name, "p_value"] == max(p, res.loc[name, "classes_p"])
     # the class null: the labels permuted across samples, each map against its given
     # class's mask, by the second child generator
-    class_rng = np.random.default_rng(seed).spawn(2)[1]
+    class_rng = child_generators(np.random.default_rng(seed))[1]
     perm_y = class_rng.permuted(np.broadcast_to(y, (n_perm, len(y))), axis=1)
     auc = [np.mean([roc_auc_score(masks[perm_y[b, i]].ravel(), np.abs(maps[i]).ravel())
                     for i in range(len(y))]) for b in range(n_perm)]
@@ -123,7 +123,8 @@ def test_null_over_two_axes_equals_a_plain_loop():
                                     info=make_info(CH), n_permutations=25, alpha=0.05, seed=3,
                                     verbose=False)
     assert res.attrs["shuffle"] == ("chan", "band") and res.attrs["nulls"] == ("shuffle",)
-    pc, pb = next(draw_permutations(np.random.default_rng(3).spawn(2)[0], 25, 4, [9, 6], 25))
+    shuffle_rng = child_generators(np.random.default_rng(3))[0]
+    pc, pb = next(draw_permutations(shuffle_rng, 25, 4, [9, 6], 25))
     ref = [np.mean([roc_auc_score(masks[y[i]].ravel(), np.abs(maps[i][pc[b, i]][:, pb[b, i]])
                                   .ravel()) for i in range(4)]) for b in range(25)]
     np.testing.assert_allclose(res.attrs["null"]["shuffle"]["ROC_AUC"], ref, rtol=1e-12)

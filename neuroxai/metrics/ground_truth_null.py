@@ -92,6 +92,11 @@ def _check_options(n_permutations, alpha, seed):
     return np.random.default_rng(seed)
 
 
+def child_generators(rng):
+    """One independent generator per null (``Generator.spawn`` needs numpy >= 1.25)."""
+    return [np.random.default_rng(int(s)) for s in rng.integers(2**63 - 1, size=2)]
+
+
 def draw_permutations(rng, n_permutations, n_rows, sizes, chunk):
     """Yield, per chunk of permutations, one ``(m, n_rows, size)`` index array per axis.
 
@@ -279,7 +284,7 @@ def compute_ground_truth_null(attributions, masks, y=None, *, metrics=DEFAULT_NU
     absolute : bool
         Relevance is ``|map|`` (True) or its positive part.
     seed : int | numpy.random.Generator | None
-        Randomness (``numpy.random.default_rng(seed)``, spawned into one child generator
+        Randomness (``numpy.random.default_rng(seed)``, which seeds one child generator
         per null; no global state is used or changed).
     info, dims, coords
         As in :func:`~neuroxai.metrics.compute_ground_truth_metrics`.
@@ -300,7 +305,7 @@ def compute_ground_truth_null(attributions, masks, y=None, *, metrics=DEFAULT_NU
     names = resolve_metric_names(metrics, item_dims, coords, info)
     axes = _shuffle_axes(shuffle, item_dims)
     null_names = _resolve_nulls(nulls, y, masks, attr.ndim)
-    rng_shuffle, rng_classes = rng.spawn(2)
+    rng_shuffle, rng_classes = child_generators(rng)
     n, item = attr.shape[0], attr.shape[1:]
     mask = _broadcast_masks(masks, n, item, y)
     k = mask.reshape(n, -1).sum(axis=1)
