@@ -221,3 +221,10 @@ def test_null_bad_input():
         compute_ground_truth_null(maps, masks[y], nulls="classes")
     with pytest.raises(InvalidInputError, match="nulls"):
         compute_ground_truth_null(maps, masks, y, nulls="labels")
+    # every class with the same mask: another class's mask is the same, no class null
+    same = np.stack([masks[0], masks[0]])
+    with pytest.raises(InvalidInputError, match="differ"):
+        compute_ground_truth_null(maps, same, y, nulls="classes")
+    auto = compute_ground_truth_null(np.random.default_rng(0).random((2, 9, 30)), same, y,
+                                     n_permutations=20, verbose=False)
+    assert auto.attrs["nulls"] == ("shuffle",) and "classes_p" not in auto.columns

@@ -207,8 +207,8 @@ def _ground_truth_scores(reg, ref, opt):
     dist = ["PeakDistanceCm", "PeakDistanceS" if mask_name == "chan x time" else "PeakDistanceHz"]
     gt = compute_ground_truth_metrics(ref, masks, y=y, metrics=_NULL_METRICS + dist,
                                       verbose=False)
+    # both nulls, unless every class has the same mask (temporal regime, band maps)
     null = compute_ground_truth_null(ref, masks, y=y, metrics=_NULL_METRICS,
-                                     nulls=("shuffle", "classes"),
                                      n_permutations=opt.n_permutations, alpha=opt.alpha,
                                      seed=opt.seed, verbose=False)
     chance = masks[y].reshape(len(y), -1).mean(axis=1)
@@ -219,7 +219,8 @@ def _ground_truth_scores(reg, ref, opt):
     for metric, col in _SCORE_COLUMNS.items():
         r = null.loc[metric]
         row.update({col: r["observed"], f"{col}_shuffled": r["shuffle_mean"],
-                    f"{col}_other_class": r["classes_mean"], f"{col}_p": r["p_value"]})
+                    f"{col}_other_class": r.get("classes_mean", np.nan),
+                    f"{col}_p": r["p_value"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN
         means = gt.mean()

@@ -21,7 +21,8 @@ _LEGEND = (
     "shuffled across channels (and bands for band maps), which a map constant across "
     "channels can never beat, and the same maps scored against another class's mask "
     "(labels permuted), which a map of what all classes share (e.g. the motor channels' "
-    "ongoing rhythm) does not beat. **top-k**: share of "
+    "ongoing rhythm) does not beat (– where every class has the same mask). "
+    "**top-k**: share of "
     "the k most relevant entries inside the mask (k = mask size). **peak**: share of trials "
     "whose maximum lies inside the mask, and the mean distance from the maximum's channel "
     "to the nearest mask channel in cm. **label / cascade**: mean per-trial Pearson r "
@@ -248,7 +249,8 @@ class BenchmarkTable:
 def _with_null(value, shuffled, other, p, f):
     if not np.isfinite(value):
         return "n/a"
-    out = f"{f.format(value)} ({f.format(shuffled)}, {f.format(other)})"
+    other = "–" if not np.isfinite(other) else f.format(other)  # every class, one mask
+    out = f"{f.format(value)} ({f.format(shuffled)}, {other})"
     if p is not None and np.isfinite(p):
         out += f" {p:.3f}" if p >= 0.001 else " <.001"
     return out

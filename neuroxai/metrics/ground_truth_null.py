@@ -194,16 +194,20 @@ def _class_null(scores, perm):
 
 def _resolve_nulls(nulls, y, masks, n_dims):
     per_class = y is not None and np.ndim(masks) == n_dims and len(np.unique(y)) > 1
+    # identical masks for every class: scoring against another class changes nothing
+    distinct = per_class and len(np.unique(np.asarray(masks)[np.unique(y)].reshape(
+        len(np.unique(y)), -1), axis=0)) > 1
     if nulls is None:
-        return ("shuffle", "classes") if per_class else ("shuffle",)
+        return ("shuffle", "classes") if distinct else ("shuffle",)
     names = (nulls,) if isinstance(nulls, str) else tuple(nulls)
     bad = [m for m in names if m not in NULLS]
     if bad or not names or len(set(names)) != len(names):
         raise InvalidInputError(f"nulls must name distinct nulls among {NULLS}, got {nulls!r}.")
-    if "classes" in names and not per_class:
+    if "classes" in names and not distinct:
         raise InvalidInputError(
             "The 'classes' null scores each map against other classes' masks: it needs "
-            "per-class masks, shape (n_classes, ...), and y with at least 2 classes.")
+            "per-class masks, shape (n_classes, ...), that differ between at least 2 of the "
+            "classes in y.")
     return names
 
 
@@ -271,8 +275,8 @@ def compute_ground_truth_null(attributions, masks, y=None, *, metrics=DEFAULT_NU
         Scores to test (names of :data:`~neuroxai.metrics.GROUND_TRUTH_METRIC_NAMES` and
         :data:`~neuroxai.metrics.PEAK_DISTANCE_METRIC_NAMES`).
     nulls : ``"shuffle"`` | ``"classes"`` | sequence of them | None
-        ``None``: both when ``masks`` are per class with ``y`` (2 classes or more),
-        ``"shuffle"`` otherwise.
+        ``None``: both when ``masks`` are per class with ``y`` and differ between classes
+        (otherwise another class's mask is the same mask), ``"shuffle"`` otherwise.
     shuffle : str | sequence of str | None
         Axes to permute. ``None``: ``"chan"`` plus ``"freq"``/``"band"`` where the maps
         have them (the time axis of a channel x time map is kept: shuffling it would test
