@@ -44,7 +44,7 @@ __all__ = ["BENCHMARK_METHOD_PARAMS", "BENCHMARK_REGIMES", "REGIMES", "run_xai_b
 REGIMES = tuple(BENCHMARK_REGIMES)
 
 #: Lighter parameters of the expensive methods, so that the table (every method x 3
-#: attribution passes over 48 trials) costs about 5 minutes of one core per regime.
+#: attribution passes over 48 trials) costs about 2 minutes of one core per regime.
 #: Measured cost per trial and pass, relative to ``saliency`` (about 17 ms of one core for
 #: 22 x 1125 samples and ShallowFBCSPNet): occlusion 40x (22 channels x 9 windows = 198
 #: forwards), band_ablation 5x per band and channel, integrated_gradients and
@@ -386,10 +386,13 @@ def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=Non
 
     Notes
     -----
-    Cost: about 6 s of one core per trial and regime for all 18 methods (14 of them
-    defined on ShallowFBCSPNet), occlusion and band_ablation dominating, plus about a
-    minute per regime to train a model that is not shipped. See ``table.timing`` and the
-    ``wall_s``/``cpu_s`` columns.
+    Cost, measured for ``benchmarks/results/xai_table.md`` (7 regimes, all 18 methods, 14
+    of them defined on ShallowFBCSPNet, 48 trials, 1000 permutations per null): about 2
+    minutes of one core per regime (occlusion 35 and band_ablation 17 percent of it; the
+    permutation tests about 1 s per cell), plus about a minute of one core to train each
+    of the 3 models that are not shipped: 1003 s of CPU time on one torch thread in all
+    (57 minutes wall on a shared 2-core machine at a load of 10). ``n_trials`` scales the
+    attribution time linearly. See ``table.timing`` and the ``wall_s``/``cpu_s`` columns.
     """
     from tqdm.auto import tqdm
 
