@@ -78,8 +78,7 @@ def main(argv=None):
     table = run_xai_benchmark(
         methods=args.methods, regimes=args.regimes, n_trials=args.n_trials, seed=args.seed,
         batch_size=args.batch_size, n_permutations=args.n_permutations,
-        cache_dir=args.cache_dir, progress=not args.quiet,
-        verbose="warning" if args.quiet else "info",
+        cache_dir=args.cache_dir, verbose="warning" if args.quiet else "info",
     )
     csv_path, md_path = table.save(args.out)
     print(table.to_markdown())

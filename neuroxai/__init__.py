@@ -7,6 +7,7 @@ Stages, in data-flow order (each imports only those to its left)::
 __version__ = "0.1.0"
 
 from ._utils import (  # noqa: F401
+    CheckpointError,
     DataNotAvailableError,
     DegenerateMethodWarning,
     InvalidInputError,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,11 +25,13 @@ __all__ = [
     "ModelMismatchError",
     "UnknownNameError",
     "DataNotAvailableError",
+    "CheckpointError",
     "LayerNotFoundError",
     "MethodUndefinedError",
     "DegenerateMethodWarning",
     "get_cache_dir",
     "atomic_write",
+    "atomic_directory",
 ]
 
 
@@ -81,6 +85,15 @@ class DataNotAvailableError(NeuroXAIError, RuntimeError):
     """Data or weights are not cached locally and cannot be downloaded."""
 
 
+class CheckpointError(NeuroXAIError, RuntimeError):
+    """A checkpoint on disk cannot be used: missing, truncated, corrupt, or inconsistent.
+
+    The message names the file. A RuntimeError (like :class:`DataNotAvailableError`), not a
+    ValueError: the argument is a well-formed path and the fault lies in what is stored there,
+    so the remedy is to re-save or re-download the checkpoint, not to change the call.
+    """
+
+
 class DegenerateMethodWarning(UserWarning):
     """An attribution method degenerates to another one on this model."""
 
@@ -102,8 +115,12 @@ def check_finite(arr, name="X"):
         )
 
 
-def check_trials_array(X, name="X", n_chans=None, n_times=None):
-    """Validate a ``(n_trials, n_chans, n_times)`` array and return it as float32."""
+def check_trials_array(X, name="X", n_chans=None, n_times=None, dtype=np.float32):
+    """Validate a ``(n_trials, n_chans, n_times)`` array and return it as ``dtype``.
+
+    ``dtype=np.float64`` keeps float64 input (a float64 model's data) and converts other
+    dtypes to float32.
+    """
     if hasattr(X, "detach"):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
@@ -119,6 +136,8 @@ def check_trials_array(X, name="X", n_chans=None, n_times=None):
     if not np.issubdtype(X.dtype, np.number):
         raise InvalidInputError(f"{name} must be numeric, got dtype {X.dtype}.")
     check_finite(X, name)
+    if dtype == np.float64 and X.dtype == np.float64:
+        return X
     return X.astype(np.float32, copy=False)
 
 
@@ -152,6 +171,198 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: Test hook: called with the name of each step of :func:`atomic_directory` (and of the
+#: checkpoint writer) so that a fault test can stop a child process at a chosen step.
+_STAGE_HOOK = None
+
+
+def _stage(name):
+    if _STAGE_HOOK is not None:
+        _STAGE_HOOK(name)
+
+
+def _swap_siblings(path):
+    """Our temporary siblings of ``path``: ``(entry, kind, pid, token)``, newest first.
+
+    Only names of the form ``.<name>.neuroxai-{new,old,trash}-<pid>-<token>`` are ours.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.neuroxai-(new|old|trash)-(\d+)-(\w+)")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m:
+            entry = path.parent / name
+            with contextlib.suppress(OSError):
+                found.append((entry.lstat().st_mtime, entry, m[1], int(m[2]), m[3]))
+    return [f[1:] for f in sorted(found, key=lambda f: f[0], reverse=True)]
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        try:
+            import psutil
+        except ImportError:
+            return True  # cannot tell: keep the folder
+        return psutil.pid_exists(pid)
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only (POSIX)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _interrupted(path):
+    path = Path(path)
+    if os.path.lexists(path):
+        return None, None
+    sibs = _swap_siblings(path)
+    new = {(pid, tok) for _, kind, pid, tok in sibs if kind == "new"}
+    for entry, kind, pid, tok in sibs:
+        if kind == "old" and (pid, tok) in new and entry.is_dir():
+            return entry, pid
+    return None, None
+
+
+def interrupted_swap(path):
+    """Previous content of ``path`` if a swap into it was killed between its two renames.
+
+    Returns the folder it was moved aside to (complete: moved in one rename), or None.
+    Only a pair (moved-aside old folder + finished new folder of the same save) counts,
+    so a backup left after a finished swap never comes back.
+    """
+    return _interrupted(path)[0]
+
+
+def _remove_tree(entry):
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            entry.unlink()
+
+
+def _fsync(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # directories cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_replaceable_directory(path, owned=None):
+    """Check that :func:`atomic_directory` may put a directory at ``path``; return it absolute.
+
+    Raises :class:`InvalidInputError` if ``path`` is a file, holds entries ``owned`` does not
+    accept, or its nearest existing parent is not writable. Changes nothing.
+    """
+    path = Path(os.path.abspath(Path(path).expanduser()))
+    if path.is_symlink():
+        path = path.resolve()
+    if not path.name:
+        raise InvalidInputError(f"Cannot replace the root directory {path}; pass a sub-directory.")
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"{path} is a file; a directory is needed there.")
+    if path.is_dir():
+        foreign = sorted(e for e in os.listdir(path) if owned is None or not owned(e))
+        if foreign:
+            raise InvalidInputError(
+                f"{path} holds files that are not part of what is being saved "
+                f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); the whole "
+                "directory is replaced, so choose a new or empty directory."
+            )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"Cannot write {path}: {parent} is not a writable directory.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path, owned=None):
+    """Build a directory beside ``path`` and put it in place of ``path`` in one step.
+
+    Yields an empty temporary directory ``.<name>.neuroxai-new-<pid>-<token>`` beside
+    ``path``. When the block ends without error its files are flushed to disk, an existing
+    ``path`` is renamed aside (``...-old-...``), the new directory is renamed to ``path``
+    and the old one is removed. On error the temporary directory is removed and ``path``
+    is left as it was. Readers see either the whole old or the whole new directory; a kill
+    between the two renames leaves ``path`` missing, which :func:`interrupted_swap` resolves
+    for readers and the next ``atomic_directory`` on ``path`` repairs (it puts the old one
+    back) before anything else. Temporary siblings of ``path`` left by dead processes are
+    removed; nothing outside that name pattern is ever deleted.
+
+    Parameters
+    ----------
+    path : path-like
+        The directory to create or replace (a symbolic link is followed).
+    owned : callable | None
+        ``owned(entry_name) -> bool``: the entries of an existing ``path`` that may be
+        replaced. If ``path`` holds anything else, :class:`InvalidInputError` is raised
+        before any change. None: ``path`` must be absent or empty.
+    """
+    path = check_replaceable_directory(path, owned)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old, old_pid = _interrupted(path)
+    if old is not None and not _pid_alive(old_pid):
+        os.replace(old, path)
+        logger.warning(f"A killed save had left {path} missing; restored its previous content.")
+        check_replaceable_directory(path, owned)
+    for entry, _, pid, _ in _swap_siblings(path):
+        if not _pid_alive(pid):
+            _remove_tree(entry)
+    pid = os.getpid()
+    prefix = f".{path.name}.neuroxai-new-{pid}-"
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    token = tmp.name[len(prefix):]
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual directory mode
+    aside = path.parent / f".{path.name}.neuroxai-old-{pid}-{token}"
+    moved = swapped = False
+    try:
+        yield tmp
+        for entry in tmp.rglob("*"):
+            if entry.is_file():
+                _fsync(entry)
+        _fsync(tmp)
+        _stage("complete")
+        if path.exists():
+            os.replace(path, aside)
+            moved = True
+            _stage("moved-aside")
+        os.replace(tmp, path)
+        swapped = True
+        _fsync(path.parent)
+        _stage("swapped")
+    except BaseException:
+        if moved and not swapped and not os.path.lexists(path):
+            os.replace(aside, path)
+        _remove_tree(tmp)
+        raise
+    if moved:
+        trash = path.parent / f".{path.name}.neuroxai-trash-{pid}-{token}"
+        try:
+            os.replace(aside, trash)  # a partly deleted folder never carries the "old" name
+            _stage("trashed")
+        except OSError:
+            trash = aside
+        _remove_tree(trash)
 
 
 def warn_degenerate(message):

@@ -14,7 +14,6 @@ from .evaluation import (  # noqa: F401
     ground_truth_bands,
     run_xai_benchmark,
 )
-from .evaluation._regimes import balanced_subset as _balanced_subset  # noqa: F401
 
 #: The fixed bands of the previous release (no longer used: the benchmark derives its bands
 #: from each regime's ground truth, see :func:`neuroxai.data.ground_truth_bands`).

@@ -13,6 +13,7 @@ from torch import nn
 
 from neuroxai._utils import (
     DegenerateMethodWarning,
+    InvalidInputError,
     LayerNotFoundError,
     MethodUndefinedError,
     ModelMismatchError,
@@ -67,6 +68,12 @@ def _f(model, x, target):
     with torch.no_grad():
         out = model(torch.as_tensor(np.array(x), dtype=next(model.parameters()).dtype))
     return out[np.arange(len(out)), target].numpy()
+
+
+def _info(sfreq):
+    import mne
+
+    return mne.create_info(N_CHANS, sfreq, "eeg")
 
 
 def _attr(*args, **kw):
@@ -242,21 +249,23 @@ def test_linear_model_perturbation_methods(linear):
     np.testing.assert_allclose(groups[:, 0, 0], drop02, **tol)
     np.testing.assert_allclose(groups[:, 1], 0)
     # occlusion with non-overlapping windows: each window's drop on all its samples
-    occ = _attr(model, X, t, "occlusion", window=16, stride=16).data
+    # (window and stride in seconds: 16 samples at 64 Hz)
+    occ = _attr(model, X, t, "occlusion", window=0.25, stride=0.25, info=_info(64.0),
+                tmin=0.0).data
     expected = np.repeat((wt * X).reshape(2, N_CHANS, 4, 16).sum(-1), 16, axis=-1)
     np.testing.assert_allclose(occ, expected, **tol)
     # band ablation: the drop is w . (band component of the channel), explicit rfft
     sfreq = 64.0
     bands = {"low": (1, 8), "high": (8, 20)}
     ba = _attr(model, X, t, "band_ablation", bands=bands, sfreq=sfreq)
-    assert ba.dims == ("trial", "chan", "freq")
+    assert ba.dims == ("trial", "chan", "band")
     assert ba.shape == (2, N_CHANS, 2)
     freqs = np.fft.rfftfreq(n_times, 1 / sfreq)
     for k, (lo, hi) in enumerate(bands.values()):
         spec = np.fft.rfft(X, axis=-1) * ((freqs >= lo) & (freqs < hi))
         comp = np.fft.irfft(spec, n=n_times, axis=-1)
         np.testing.assert_allclose(ba.data[..., k], (wt * comp).sum(-1), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(ba.coords["freq"], [4.5, 14])
+    np.testing.assert_allclose(ba.coords["band_edges"], [[1, 8], [8, 20]])
     assert ba.coords["band"] == ["low", "high"]
 
 
@@ -381,7 +390,8 @@ def test_batch_size_independence(shallow, method):
     model, n_times = shallow
     X = _data(5, n_times)
     kw = {"integrated_gradients": {"n_steps": 8}, "deeplift_shap": {"n_baselines": 2},
-          "occlusion": {"window": 100}, "band_ablation": {"sfreq": 250.0},
+          "occlusion": {"window": 0.4, "info": _info(250.0), "tmin": 0.0},
+          "band_ablation": {"sfreq": 250.0},
           "gradcam": {"relu": False}}.get(method, {})
     t = np.array([0, 1, 2, 0, 1])
     a = _attr(model, X, t, method, batch_size=3, **kw).data
@@ -409,7 +419,7 @@ def test_stochastic_methods_are_seeded(shallow, method):
     ("gradient_shap", {"n_samples": 3, "n_baselines": 2}, 1),
     ("band_ablation", {"sfreq": 250.0}, 1),
     ("feature_ablation", {}, 1),
-    ("occlusion", {"window": 100}, 1),
+    ("occlusion", {"window": 0.4, "info": _info(250.0), "tmin": 0.0}, 1),
 ])
 def test_forward_rows_bounded_by_batch_size(shallow, method, kw, factor):
     model, n_times = shallow
@@ -460,7 +470,7 @@ def test_model_untouched(name):
                    "saliency", "occlusion"]:
         kw = {"n_steps": 4} if method == "integrated_gradients" else {}
         if method == "occlusion":
-            kw = {"window": n_times // 2}
+            kw = {"window": n_times // 2 / 100.0, "info": _info(100.0), "tmin": 0.0}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -549,13 +559,17 @@ def test_attribution_to_mne(shallow):
     X = _data(4, n_times)
     y = np.array([0, 1, 0, 2])
     names = ["left_hand", "right_hand", "feet"]
-    a = _attr(model, X, y, "integrated_gradients", n_steps=4, y=y, class_names=names, info=info)
+    a = _attr(model, X, y, "integrated_gradients", n_steps=4, y=y, class_names=names, info=info,
+              tmin=-0.5)
     assert a.dims == ("trial", "chan", "time") and a.shape == X.shape
     assert a.method == "integrated_gradients"
     assert a.params["n_steps"] == 4 and a.params["integration"] == "gausslegendre"
     np.testing.assert_array_equal(a.coords["target"], y)
-    np.testing.assert_allclose(a.coords["time"], np.arange(n_times) / 250.0)
+    np.testing.assert_allclose(a.coords["time"], -0.5 + np.arange(n_times) / 250.0)
+    with pytest.raises(InvalidInputError, match="tmin"):  # times would be a guess
+        _attr(model, X, y, "saliency", info=info)
     epochs = a.to_epochs()
+    assert epochs.tmin == pytest.approx(-0.5)
     assert len(epochs) == 4 and epochs.ch_names == ["C3", "Cz", "C4"]
     np.testing.assert_allclose(epochs.get_data(), a.data)
     assert list(epochs.metadata["class_name"]) == ["left_hand", "right_hand", "left_hand", "feet"]

@@ -12,7 +12,6 @@ from neuroxai.evaluation import (
     band_masks_from_freq_mask,
     run_xai_benchmark,
 )
-from neuroxai.evaluation._regimes import balanced_subset
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -25,7 +24,7 @@ def table():
     # the shipped spectral model, 8 held-out trials (2 per class)
     return run_xai_benchmark(methods=METHODS, regimes=["spectral"], n_trials=N_TRIALS,
                              n_bootstrap=200, n_permutations=200, return_maps=True,
-                             progress=False, verbose=False)
+                             verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def evaluated(table, sim_spectral, shipped_model):
     """The model and the exact trials the table evaluated, rebuilt independently."""
     test = sim_spectral.trials.select("1test")
     idx = np.asarray(table.params["trial_index"]["spectral"])
-    return shipped_model[0], test, test.X[idx], test.y[idx], sim_spectral.ground_truth
+    return shipped_model[0], test, test.select(idx=idx), sim_spectral.ground_truth
 
 
 def test_structure(table):
@@ -69,7 +68,7 @@ def test_model_gate(table, evaluated):
 
     model, test, *_ = evaluated
     row = table.data.iloc[0]
-    acc = accuracy(model, test.X, test.y)
+    acc = accuracy(model, test)
     assert row["model_accuracy"] == pytest.approx(acc)
     assert row["n_test"] == 288 and row["chance"] == 0.25
     k = int(round(acc * 288))
@@ -114,17 +113,20 @@ def test_scores_match_sanity_and_metrics_references(table, evaluated):
     from neuroxai.metrics import compute_ground_truth_null
     from neuroxai.sanity import full_randomization, label_randomization
 
-    model, _, X, y, truth = evaluated
+    model, _, sub, truth = evaluated
+    y = sub.y
     res = table.results[("spectral", "saliency")]
     maps = res["maps"]
     np.testing.assert_array_equal(maps["y"], y)
-    # label randomisation and the cascade's last level, through the sanity module itself
-    lab = label_randomization(model, X, y, method="saliency", seed=0, n_bootstrap=200,
-                              batch_size=128, progress=False, verbose=False)
+    # label randomisation and the cascade's last level, through the sanity module itself,
+    # with the table's model gate
+    gate = table.params["gate"]["spectral"]
+    lab = label_randomization(model, sub, y, method="saliency", seed=0, n_bootstrap=200,
+                              batch_size=128, model_accuracy=gate, verbose=False)
     np.testing.assert_array_equal(lab.info["random_target"], maps["random_target"])
     np.testing.assert_allclose(res["label"].scores["pearson"], lab.scores["pearson"], atol=1e-6)
-    full = full_randomization(model, X, y, method="saliency", seed=0, n_bootstrap=200,
-                              batch_size=128, verbose=False)
+    full = full_randomization(model, sub, y, method="saliency", seed=0, n_bootstrap=200,
+                              batch_size=128, model_accuracy=gate, verbose=False)
     np.testing.assert_allclose(res["cascade"].scores["pearson"], full.scores["pearson"],
                                atol=1e-6)
     row = table.data.set_index("method").loc["saliency"]
@@ -133,6 +135,7 @@ def test_scores_match_sanity_and_metrics_references(table, evaluated):
     np.testing.assert_allclose([row["label_ci_low"], row["label_ci_high"]], lab.ci["pearson"][0],
                                atol=1e-6)
     assert row["label_verdict"] == lab.verdict and row["cascade_verdict"] == full.verdict
+    assert row["label_u"] == pytest.approx(lab.mean[lab.unsigned_metric][0], abs=1e-6)
     # relevance mass accuracy against each trial's own class mask, written out
     a = np.abs(maps["trained"])
     masks = truth.chan_time[y]
@@ -172,47 +175,38 @@ def test_untrained_model_is_not_above_chance(tmp_path):
                                                    model_kwargs=kwargs, dataset_params=data))
     tab = run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_trials=4,
                             checkpoints={"spectral": str(tmp_path)}, n_bootstrap=50,
-                            n_permutations=50, progress=False, verbose=False)
+                            n_permutations=50, verbose=False)
     row = tab.data.iloc[0]
     assert row["n_test"] == 40 and not row["above_chance"] and row["model_p"] >= 0.05
     assert row["verdict"] == "model not above chance" and not row["ok"]
+    # the sanity stage got the same gate
+    assert row["label_verdict"] == row["cascade_verdict"] == "NOT ABOVE CHANCE"
     assert "NOT above chance" in tab.to_markdown()
 
 
 def test_bad_arguments():
-    # all fail before any model is loaded
+    # all but one fail before any model is loaded
     with pytest.raises(UnknownNameError, match="saliency"):
-        run_xai_benchmark(methods=["saliency", "no_such_method"], progress=False)
+        run_xai_benchmark(methods=["saliency", "no_such_method"])
     with pytest.raises(UnknownNameError, match="erd_narrow"):
-        run_xai_benchmark(methods=["saliency"], regimes=["spectro"], progress=False)
+        run_xai_benchmark(methods=["saliency"], regimes=["spectro"])
     with pytest.raises(UnknownNameError, match="not benchmarked"):
         run_xai_benchmark(methods=["saliency"], method_params={"occlusion": {"window": 50}},
-                          regimes=["spectral"], progress=False)
+                          regimes=["spectral"])
     with pytest.raises(UnknownNameError, match="n_steps"):
         run_xai_benchmark(methods=["integrated_gradients"], regimes=["spectral"],
-                          method_params={"integrated_gradients": {"steps": 8}}, progress=False)
+                          method_params={"integrated_gradients": {"steps": 8}})
     with pytest.raises(InvalidInputError, match="n_trials"):
-        run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_trials=1,
-                          progress=False)
+        run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_trials=1)
+    with pytest.raises(InvalidInputError, match="n_trials=400"):  # after loading the model
+        run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_trials=400,
+                          verbose=False)
     with pytest.raises(InvalidInputError, match="n_permutations"):
-        run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_permutations=10,
-                          progress=False)
+        run_xai_benchmark(methods=["saliency"], regimes=["spectral"], n_permutations=10)
     with pytest.raises(UnknownNameError, match="snr"):  # a custom regime's arguments
-        run_xai_benchmark(methods=["saliency"], regimes={"mine": {"regime": "ers", "sn": 1}},
-                          progress=False)
+        run_xai_benchmark(methods=["saliency"], regimes={"mine": {"regime": "ers", "sn": 1}})
     with pytest.raises(InvalidInputError, match="n_background"):
-        run_xai_benchmark(methods=["saliency"], regimes={"mine": {"n_background": -3}},
-                          progress=False)
-
-
-def test_balanced_subset():
-    y = np.repeat(np.arange(4), 10)[np.random.default_rng(1).permutation(40)]
-    idx = balanced_subset(y, 10, 4, seed=3)
-    assert np.bincount(y[idx], minlength=4).tolist() == [3, 3, 2, 2]
-    np.testing.assert_array_equal(idx, balanced_subset(y, 10, 4, seed=3))
-    assert np.all(np.diff(idx) > 0)
-    with pytest.raises(InvalidInputError, match="n_trials"):
-        balanced_subset(y, 48, 4, seed=0)
+        run_xai_benchmark(methods=["saliency"], regimes={"mine": {"n_background": -3}})
 
 
 @pytest.mark.parametrize("regime", list(BENCHMARK_REGIMES))

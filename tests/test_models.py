@@ -29,7 +29,7 @@ def test_checkpoint_round_trip(tmp_path):
     save_checkpoint(m, tmp_path / "ck", history=[{"epoch": 1, "train_loss": 1.0}],
                     metadata={"model_class": "ShallowFBCSPNet", "model_kwargs": KW})
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "history.json", "metadata.json", "params.safetensors"]
+        "history.json", "manifest.json", "metadata.json", "params.safetensors"]
     m2, hist, meta = load_checkpoint(tmp_path / "ck")
     x = torch.randn(3, 22, 1125)
     with torch.no_grad():
@@ -38,7 +38,8 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_checkpoint_wrong_architecture_names_the_keys(tmp_path):
-    save_checkpoint(_model(), tmp_path, metadata={"model_class": "ShallowFBCSPNet", "model_kwargs": KW})
+    save_checkpoint(_model(), tmp_path, metadata={"model_class": "ShallowFBCSPNet",
+                                                  "model_kwargs": KW})
     with pytest.raises(ModelMismatchError, match="n_chans"):
         load_checkpoint(tmp_path, model_kwargs=dict(n_chans=20))
     with pytest.raises(UnknownNameError, match="ShallowFBCSPNet"):
@@ -88,7 +89,8 @@ def test_load_pretrained_offline_without_cache(tmp_path):
         load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path, offline=True)
     # not offline, but the network is unreachable (blocked in tests): same clear error
     with pytest.raises(DataNotAvailableError):
-        load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path, offline=False)
+        load_pretrained("braindecode/plot_bcic_iv_2a_moabb_trial", cache_dir=tmp_path,
+                        offline=False)
     assert not any(p.is_file() and p.suffix == ".safetensors" for p in tmp_path.rglob("*"))
 
 
@@ -110,7 +112,7 @@ def test_check_model_outputs():
     assert check_model_outputs(m, 22, 1125, 4) == 4
     with pytest.raises(ModelMismatchError, match="3 classes"):
         check_model_outputs(m, 22, 1125, 3)
-    with pytest.raises(ModelMismatchError, match="cannot take input"):
+    with pytest.raises(ModelMismatchError, match="built for 22 channels"):
         check_model_outputs(m, 20, 1125)
 
 
@@ -125,54 +127,10 @@ def test_fit_classifier_is_reproducible():
     def run():
         torch.manual_seed(1)
         m = build_model("ShallowFBCSPNet", n_chans=4, n_outputs=2, n_times=200)
-        m, hist = fit_classifier(m, X, y, n_epochs=3, batch_size=8, seed=1, progress=False)
+        m, hist = fit_classifier(m, X, y, n_epochs=3, batch_size=8, seed=1, verbose=False)
         return m, hist
 
     (m1, h1), (m2, h2) = run(), run()
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
-
-
-@pytest.mark.parametrize("name", ["Adam", "AdamW"])
-def test_lean_optimizers_match_torch_bit_for_bit(name):
-    from neuroxai.models import _optim
-
-    def train(opt_cls):
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ELU(), torch.nn.Linear(5, 3))
-        opt = opt_cls(net.parameters(), lr=1e-2, weight_decay=1e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
-        gen = torch.Generator().manual_seed(1)
-        for _ in range(5):
-            x = torch.randn(8, 6, generator=gen)
-            loss = net(x).square().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        return [p.detach().clone() for p in net.parameters()], opt
-
-    ours, opt = train(getattr(_optim, name))
-    ref, _ = train(getattr(torch.optim, name))
-    assert isinstance(opt, torch.optim.Optimizer)
-    for a, b in zip(ours, ref):
-        assert torch.equal(a, b)
-
-
-def test_training_does_not_import_the_compiler_stack():
-    # torch.optim's decorated methods import torch._dynamo (+~220 MiB resident) on first use
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, numpy as np\n"
-        "from neuroxai.models.encoder import train_encoder\n"
-        "X = np.random.default_rng(0).standard_normal((16, 4, 250)).astype(np.float32)\n"
-        "train_encoder(X, np.arange(16) % 2, n_latents=2, n_steps=2, batch_size=8, verbose=False)\n"
-        "print('torch._dynamo' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         check=False)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"

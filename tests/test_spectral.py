@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroxai import NonFiniteError, ShapeError
+from neuroxai import InvalidInputError, ModelMismatchError, NonFiniteError, ShapeError
 from neuroxai.attribution import compute_amplitude_gradients, compute_haufe_patterns
 from neuroxai.attribution.spectral import amplitude_spectra, band_average
 
@@ -15,13 +15,19 @@ def _small_model(n_chans=5, n_times=200, n_outputs=3, seed=0):
                            final_conv_length="auto").eval()
 
 
+def _info(n_chans, sfreq=250.0):
+    import mne
+
+    return mne.create_info(n_chans, sfreq, "eeg")
+
+
 def test_independent_of_batch_size_and_equal_to_braindecode_times_batch():
     from braindecode.visualization import amplitude_gradients, amplitude_gradients_per_trial
 
     model = _small_model()
     X = np.random.default_rng(0).standard_normal((10, 5, 200)).astype(np.float32)
-    ours_full = compute_amplitude_gradients(model, X, batch_size=10).data
-    ours_small = compute_amplitude_gradients(model, X, batch_size=3).data
+    ours_full = compute_amplitude_gradients(model, X, batch_size=10, info=_info(5)).data
+    ours_small = compute_amplitude_gradients(model, X, batch_size=3, info=_info(5)).data
     assert ours_full.shape == (3, 10, 5, 101)
     np.testing.assert_allclose(ours_small, ours_full, rtol=1e-5, atol=1e-7)
     # braindecode differentiates the batch mean: ours == theirs x batch size on one full batch
@@ -38,7 +44,7 @@ def test_equals_finite_differences_on_the_amplitude():
     """Slow explicit reference: perturb one amplitude bin, phases fixed."""
     model = _small_model(n_chans=2, n_times=128, n_outputs=2).double()
     X = np.random.default_rng(1).standard_normal((2, 2, 128)).astype(np.float32).astype(np.float64)
-    g = compute_amplitude_gradients(model, X).data
+    g = compute_amplitude_gradients(model, X, info=_info(2)).data
     spec = np.fft.rfft(X, axis=-1)
     amp, ph = np.abs(spec), np.angle(spec)
     eps = 1e-6
@@ -79,10 +85,14 @@ def test_bad_input():
     model = _small_model()
     X = np.zeros((4, 5, 200), np.float32)
     with pytest.raises(ShapeError):
-        compute_amplitude_gradients(model, X[0])
+        compute_amplitude_gradients(model, X[0], info=_info(5))
+    with pytest.raises(InvalidInputError, match="info="):  # Hz need a sampling rate
+        compute_amplitude_gradients(model, X)
+    with pytest.raises(ModelMismatchError, match="5 channels"):
+        compute_amplitude_gradients(model, X[:, :4], info=_info(4))
     X[0, 0, 0] = np.inf
     with pytest.raises(NonFiniteError):
-        compute_amplitude_gradients(model, X)
+        compute_amplitude_gradients(model, X, info=_info(5))
     with pytest.raises(ShapeError, match="same trials"):
         compute_haufe_patterns(np.zeros((3, 4, 5, 101)), np.zeros((5, 5, 200)))
     with pytest.raises(ValueError, match="no frequency bin"):

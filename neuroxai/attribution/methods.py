@@ -27,15 +27,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._core.batching import batch_slices, progress
+from .._core.deprecation import deprecated_progress, deprecated_times
+from .._core.labels import resolve_targets
+from .._core.model import (
+    as_module,
+    check_finite_array,
+    device_dtype,
+    evaluating,
+    predict_scores,
+    probe_model,
+)
+from .._core.random import seeded
+from .._core.selection import resolve_channel_groups
+from .._core.validation import check_float, check_int, check_seconds
 from .._utils import (
     InvalidInputError,
     MethodUndefinedError,
     ModelMismatchError,
     ShapeError,
-    TargetError,
     UnknownNameError,
     check_finite,
-    check_trials_array,
     logger,
     unknown_name,
     verbose,
@@ -165,18 +177,6 @@ class _Plan:
 
 
 @contextlib.contextmanager
-def _eval_mode(model):
-    # Per-module flags: a model may mix train/eval submodules on purpose.
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
-@contextlib.contextmanager
 def _quiet_captum():
     # captum announces every hook it sets and that it enables input gradients;
     # these messages are about its internals, not the user's data.
@@ -188,37 +188,11 @@ def _quiet_captum():
         yield
 
 
-@contextlib.contextmanager
-def _seeded(seed, device):
-    # captum draws from torch's and (GradientShap) numpy's global generators; seed both
-    # and put the caller's generator states back afterwards.
-    devices = [device] if device.type == "cuda" else []
-    np_state = np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            np.random.seed(seed)
-            yield
-    finally:
-        np.random.set_state(np_state)
-
-
-def _model_device_dtype(model):
-    for p in model.parameters():
-        return p.device, (p.dtype if p.dtype.is_floating_point else torch.float32)
-    for b in model.buffers():
-        if b.dtype.is_floating_point:
-            return b.device, b.dtype
-    return torch.device("cpu"), torch.float32
-
-
 # --------------------------------------------------------------------------------------
 # Parameter helpers
 # --------------------------------------------------------------------------------------
 def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+    return check_int(value, name, minimum)
 
 
 def _as_numpy(arr):
@@ -591,21 +565,21 @@ def _lrp(ctx, params):
 # Perturbation methods
 # --------------------------------------------------------------------------------------
 @_register("occlusion",
-           "Output drop when a window (in samples) of one channel is replaced by a baseline "
+           "Output drop when a window (in seconds) of one channel is replaced by a baseline "
            "value (Zeiler & Fergus, 2014); stride defaults to the window, overlapping "
            "windows are averaged. Costs n_chans * n_times / stride forwards per trial.",
-           "captum.attr.Occlusion", {"window": 125, "stride": None, "baseline": 0.0})
+           "captum.attr.Occlusion", {"window": 0.5, "stride": None, "baseline": 0.0})
 def _occlusion(ctx, params):
     from captum.attr import Occlusion
 
-    window = _positive_int(params["window"], "window")
-    if window > ctx.n_times:
-        raise InvalidInputError(f"window={window} is longer than the trials ({ctx.n_times}).")
-    if params["stride"] is None:
-        stride = window  # n_chans * n_times / stride forward passes per trial
-    else:
-        stride = _positive_int(params["stride"], "stride")
-    baseline = float(params["baseline"])
+    if ctx.sfreq is None:
+        raise InvalidInputError(
+            "occlusion's window and stride are in seconds and X is a bare array: pass info= "
+            "(or Epochs / Trials) so that they can be converted to samples.")
+    window = check_seconds(params["window"], "window", ctx.sfreq, maximum_samples=ctx.n_times)
+    stride = window if params["stride"] is None else check_seconds(
+        params["stride"], "stride", ctx.sfreq, maximum_samples=ctx.n_times)
+    baseline = check_float(params["baseline"], "baseline")
     alg = Occlusion(ctx.model)
 
     def fn(xb, tb, sl):
@@ -613,41 +587,7 @@ def _occlusion(ctx, params):
             return alg.attribute(xb, sliding_window_shapes=(1, window), strides=(1, stride),
                                  baselines=baseline, target=tb,
                                  perturbations_per_eval=max(1, ctx.batch_size // len(xb)))
-    return _Plan(fn, {**params, "stride": stride})
-
-
-def _channel_groups(groups, ctx):
-    if groups is None:
-        return [[c] for c in range(ctx.n_chans)], None
-    if isinstance(groups, dict):
-        labels, groups = list(groups), list(groups.values())
-    else:
-        labels, groups = None, list(groups)
-    out, seen = [], set()
-    for g in groups:
-        g = [g] if isinstance(g, (str, int, np.integer)) else list(g)
-        idx = []
-        for ch in g:
-            if isinstance(ch, str):
-                if ctx.ch_names is None:
-                    raise InvalidInputError(
-                        f"Channel group uses the name {ch!r}, but no info= was given; pass "
-                        "info= or use channel indices.")
-                if ch not in ctx.ch_names:
-                    raise unknown_name("channel", ch, ctx.ch_names)
-                idx.append(ctx.ch_names.index(ch))
-            else:
-                c = int(ch)
-                if not 0 <= c < ctx.n_chans:
-                    raise InvalidInputError(f"Channel index {c} is outside 0..{ctx.n_chans - 1}.")
-                idx.append(c)
-        if not idx:
-            raise InvalidInputError("Channel groups must not be empty.")
-        if seen & set(idx):
-            raise InvalidInputError(f"Channel(s) {sorted(seen & set(idx))} are in several groups.")
-        seen |= set(idx)
-        out.append(idx)
-    return out, labels
+    return _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
 
 
 @_register("feature_ablation",
@@ -657,7 +597,7 @@ def _channel_groups(groups, ctx):
 def _feature_ablation(ctx, params):
     from captum.attr import FeatureAblation
 
-    groups, labels = _channel_groups(params["groups"], ctx)
+    groups, labels = resolve_channel_groups(params["groups"], ctx.ch_names, ctx.n_chans)
     mask = np.full(ctx.n_chans, len(groups), dtype=np.int64)  # ungrouped channels: last id
     for i, g in enumerate(groups):
         mask[g] = i
@@ -683,7 +623,7 @@ def _feature_ablation(ctx, params):
 
 @_register("band_ablation",
            "Output drop when one frequency band of one channel is removed (zeroed in the "
-           "rfft domain). Result axes (trial, chan, freq), one value per band.",
+           "rfft domain). Result axes (trial, chan, band), one value per band.",
            "neuroxai (torch.fft)", {"bands": None, "sfreq": None})
 def _band_ablation(ctx, params):
     from ._perturbation import band_ablation_batch, check_bands
@@ -697,9 +637,9 @@ def _band_ablation(ctx, params):
 
     def fn(xb, tb, sl):
         return band_ablation_batch(ctx.model, xb, tb, masks, ctx.batch_size)
-    coords = {"freq": edges.mean(axis=1), "band": names, "band_edges": edges}
+    coords = {"band": list(names), "band_edges": edges}
     return _Plan(fn, {"bands": dict(zip(names, map(tuple, edges.tolist()))), "sfreq": sfreq},
-                 dims=("trial", "chan", "freq"), out_shape=(ctx.n_chans, len(names)),
+                 dims=("trial", "chan", "band"), out_shape=(ctx.n_chans, len(names)),
                  coords=coords)
 
 
@@ -719,74 +659,53 @@ def _envelope(ctx, params):
 # --------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------
-def _probe_output(model, x1):
-    try:
-        with torch.no_grad():
-            out = model(x1)
-    except Exception as err:
+def _check_params(spec, method, params):
+    unknown = sorted(set(params) - set(spec.defaults))
+    if unknown:
+        valid = ", ".join(map(repr, spec.defaults)) or "none (it takes no parameters)"
+        raise UnknownNameError(
+            f"Unknown parameter {unknown[0]!r} for method {method!r}. Its parameters are: "
+            f"{valid}. See list_methods(params=True).")
+    return {**spec.defaults, **params}
+
+
+def output_names(trials, n_outputs, class_names):
+    """Names of the model's outputs: the trials' classes when they are one per output."""
+    names = list(trials.class_names)
+    if len(names) == n_outputs:
+        return names
+    if class_names is not None:
         raise ModelMismatchError(
-            f"{type(model).__name__} cannot process trials of shape (n_chans, n_times) = "
-            f"{tuple(x1.shape[1:])}: {type(err).__name__}: {err}. Check that the model was "
-            "built for this number of channels and samples."
-        ) from err
-    if not torch.is_tensor(out) or out.dim() != 2:
-        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-        raise ModelMismatchError(
-            f"{type(model).__name__} returns {shape} for one trial; attribution needs a 2-D "
-            "(batch, n_outputs) output. For cropped decoding, wrap the model so that it "
-            "averages its outputs over time."
-        )
-    return out.shape[1]
-
-
-def _predict(ctx, X_t_fn):
-    preds = []
-    with torch.no_grad():
-        for start in range(0, ctx.n_trials, ctx.batch_size):
-            preds.append(ctx.model(X_t_fn(slice(start, start + ctx.batch_size))).argmax(1))
-    return torch.cat(preds).cpu().numpy()
-
-
-def _resolve_target(target, ctx, class_names):
-    if target is None:
-        return _predict(ctx, lambda sl: ctx.tensor(ctx.X[sl])), "predicted"
-    t = _as_numpy(target)
-    if t.ndim == 0:
-        t = np.full(ctx.n_trials, t)
-    if t.shape != (ctx.n_trials,):
-        raise ShapeError(
-            f"target has shape {t.shape}; pass one class index (int) or one per trial, "
-            f"shape ({ctx.n_trials},).")
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t)):
-            t = t.astype(np.int64)
-        else:
-            raise TargetError(f"target must hold integer class indices, got dtype {t.dtype}.")
-    bad = (t < 0) | (t >= ctx.n_outputs)
-    if bad.any():
-        names = f" ({', '.join(class_names)})" if class_names is not None else ""
-        raise TargetError(
-            f"target {int(t[bad][0])} is outside the model's outputs: valid class indices are "
-            f"0..{ctx.n_outputs - 1}{names}.")
-    return t.astype(np.int64), "given"
+            f"{len(class_names)} class_names for a model with {n_outputs} outputs; pass one "
+            "name per output, in the model's output order.")
+    if trials.y is not None:
+        logger.warning(
+            f"The trials have {len(names)} classes {tuple(names)} but the model has "
+            f"{n_outputs} outputs: pass class_names= (one per output, in the model's output "
+            "order) so that labels and outputs line up.")
+    return None
 
 
 @verbose
-def attribute(model, X, target, method="deeplift", batch_size=32, verbose=None, progress=False,
-              *, y=None, class_names=None, info=None, times=None, **params):
+def attribute(model, inst, target=None, method="deeplift", *, batch_size=32, y=None,
+              class_names=None, info=None, tmin=None, picks="eeg", exclude="bads",
+              times=None, progress=None, verbose=None, **params):
     """Per-trial attribution maps of a model's target output.
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         Maps ``(batch, n_chans, n_times)`` to ``(batch, n_outputs)``. It is run in eval
-        mode on its own device and dtype; its train/eval flags, hooks, parameters and
-        ``requires_grad`` flags are the same afterwards.
-    X : ndarray | torch.Tensor, shape (n_trials, n_chans, n_times)
-        The trials.
-    target : int | array of int, shape (n_trials,) | None
-        Output index to explain, one for all trials or one per trial. None explains
-        each trial's predicted class (stored in ``coords["target"]``).
+        mode on its own device and dtype; its train/eval flags (per sub-module), hooks,
+        parameters and ``requires_grad`` flags are the same afterwards.
+    inst : mne.Epochs | braindecode windows dataset | Trials | array, shape (n_trials, n_chans, n_times)
+        The trials (see :func:`neuroxai.data.as_trials`). Sampling rate, times (with the
+        real ``tmin``), labels and class names come from Epochs, windows and Trials; an
+        array may come with ``info``, ``tmin`` and ``y``.
+    target : None | "labels" | int | str | array, shape (n_trials,)
+        Output to explain: ``None`` each trial's predicted class, ``"labels"`` its true
+        class, or an output index / class name for all trials or one per trial. Stored in
+        ``coords["target"]``.
     method : str
         One of :func:`list_methods`; see ``list_methods(params=True)`` for the
         parameters of each and :data:`METHODS` for descriptions.
@@ -794,20 +713,20 @@ def attribute(model, X, target, method="deeplift", batch_size=32, verbose=None, 
         Upper bound on the rows of one forward/backward pass. Methods that expand each
         trial (IG steps, SHAP baselines, noise samples, perturbations) process fewer
         trials per batch or chunk their expansion, so peak memory stays bounded.
-    verbose : bool | str | int | None
-        Control verbosity of the logging output. If None, use the default level
-        (see :func:`mne.verbose`).
-    progress : bool
-        Show a progress bar over batches.
-    y : array of int, shape (n_trials,) | None
-        True labels, stored in ``coords["y"]`` (used by ``to_epochs``/``to_evoked``).
+    y : array, shape (n_trials,) | None
+        Labels of an array's trials (ints, event codes or names), stored in ``coords["y"]``.
     class_names : list of str | None
-        Names of the model's outputs, in output order.
+        Names of the model's outputs, in output order (labels are encoded to match).
     info : mne.Info | None
-        Channel info of ``X`` (needed for the MNE conversions; gives ``sfreq``).
-    times : array, shape (n_times,) | None
-        Time of each sample in s; default ``arange(n_times) / info["sfreq"]`` when info
-        is given.
+        Channel info of an array's trials (gives ``sfreq``; needed for the MNE conversions).
+    tmin : float | None
+        Time of an array's first sample relative to the event, in s (needed with ``info``).
+    picks, exclude :
+        Channels to use (default: EEG without ``info["bads"]``), see
+        :func:`neuroxai.data.as_trials`.
+    times, progress :
+        Deprecated: pass ``tmin``; progress bars follow ``verbose`` as in MNE.
+    %(verbose)s
     **params
         Parameters of the method (see ``list_methods(params=True)``).
 
@@ -815,8 +734,8 @@ def attribute(model, X, target, method="deeplift", batch_size=32, verbose=None, 
     -------
     attribution : Attribution
         Axes ``("trial", "chan", "time")`` (``band_ablation``: ``("trial", "chan",
-        "freq")``), ``method``, ``params`` with defaults filled in, and ``coords`` with
-        ``"target"`` and, where given, ``"y"``, ``"class_names"``, ``"time"``.
+        "band")``), ``method``, ``params`` with defaults filled in, and ``coords`` with
+        ``"target"`` and, where known, ``"y"``, ``"class_names"``, ``"time"``.
 
     Notes
     -----
@@ -824,87 +743,72 @@ def attribute(model, X, target, method="deeplift", batch_size=32, verbose=None, 
     for a given ``seed`` and ``batch_size``; other methods do not depend on
     ``batch_size``.
     """
+    from ..data._boundary import prepare_trials
+
     spec = get_method(method)
-    if not isinstance(model, nn.Module):
-        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    unknown = sorted(set(params) - set(spec.defaults))
-    if unknown:
-        valid = ", ".join(map(repr, spec.defaults)) or "none (it takes no parameters)"
-        raise UnknownNameError(
-            f"Unknown parameter {unknown[0]!r} for method {method!r}. Its parameters are: "
-            f"{valid}. See list_methods(params=True).")
-    batch_size = _positive_int(batch_size, "batch_size")
-    if hasattr(X, "detach"):
-        X = X.detach().cpu().numpy()
-    X32 = check_trials_array(X)  # shape, dtype and NaN/Inf checks
-    device, dtype = _model_device_dtype(model)
-    X = np.asarray(X, dtype=np.float64) if dtype == torch.float64 else X32
-    n_trials, n_chans, n_times = X.shape
-    if n_trials == 0:
+    model = as_module(model)
+    resolved = _check_params(spec, method, params)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    tmin = deprecated_times(times, tmin)
+    deprecated_progress(progress)
+    device, dtype = device_dtype(model)
+    trials = prepare_trials(inst, y, info=info, tmin=tmin, class_names=class_names,
+                            picks=picks, exclude=exclude, units=True,
+                            need=("times",) if info is not None else (),
+                            what=f"attribute(method={method!r})",
+                            dtype=np.float64 if dtype == torch.float64 else np.float32)
+    if len(trials) == 0:
         raise ShapeError("X has no trials.")
+    X = trials.X.astype(np.float64) if dtype == torch.float64 else trials.X
+    n_trials, n_chans, n_times = X.shape
+    sfreq = trials.sfreq
+    ch_names = None if trials.info is None else list(trials.info["ch_names"])
 
-    sfreq, ch_names = None, None
-    if info is not None:
-        ch_names = list(info["ch_names"])
-        if len(ch_names) != n_chans:
-            raise ShapeError(f"info has {len(ch_names)} channels but X has {n_chans}.")
-        sfreq = float(info["sfreq"])
-    if y is not None:
-        y = _as_numpy(y)
-        if y.shape != (n_trials,):
-            raise ShapeError(f"y has shape {y.shape}, expected ({n_trials},).")
-    if times is not None:
-        times = np.asarray(times, dtype=float)
-        if times.shape != (n_times,):
-            raise ShapeError(f"times has shape {times.shape}, expected ({n_times},).")
-    elif sfreq is not None:
-        times = np.arange(n_times) / sfreq
-
-    resolved = {**spec.defaults, **params}
     # Same function, shared parameters, faster layers (see neuroxai.models._fast).
     model = fast_view(model)
-    with _eval_mode(model):
-        ctx = _Context(model=model, X=X, device=device, dtype=dtype, n_outputs=0,
+    with evaluating(model):
+        n_outputs = probe_model(model, X, sfreq=sfreq)
+        names = output_names(trials, n_outputs, class_names)
+        targets = resolve_targets(target, n_trials, n_outputs, names, trials.y)
+        target_kind = "given" if target is not None else "predicted"
+        if targets is None:
+            targets = predict_scores(model, X, batch_size).argmax(1)
+        ctx = _Context(model=model, X=X, device=device, dtype=dtype, n_outputs=n_outputs,
                        batch_size=batch_size, sfreq=sfreq, ch_names=ch_names)
-        ctx.n_outputs = _probe_output(model, ctx.tensor(X[:1]))
-        if class_names is not None:
-            class_names = [str(c) for c in class_names]
-            if len(class_names) != ctx.n_outputs:
-                raise ModelMismatchError(
-                    f"{len(class_names)} class_names for a model with {ctx.n_outputs} outputs.")
-        targets, target_kind = _resolve_target(target, ctx, class_names)
         plan = spec.setup(ctx, resolved)
-        out_shape = plan.out_shape or (n_chans, n_times)
-        per = plan.trials_per_batch or batch_size
-        result = np.empty((n_trials, *out_shape), dtype=np.float64 if dtype == torch.float64
-                          else np.float32)
-        starts = range(0, n_trials, per)
-        from tqdm.auto import tqdm
-
-        logger.debug(f"attribute: {method} on {n_trials} trials, {per} per batch, {device}")
-        with torch.enable_grad(), _quiet_captum():
-            for i, start in enumerate(tqdm(starts, desc=method, disable=not progress,
-                                           unit="batch")):
-                sl = slice(start, start + per)
-                xb = ctx.tensor(X[sl])
-                tb = torch.as_tensor(targets[sl], device=device)
-                if plan.seed is not None:
-                    with _seeded(int(plan.seed) + i, device):
-                        attr = plan.fn(xb, tb, sl)
-                else:
-                    attr = plan.fn(xb, tb, sl)
-                result[sl] = attr.detach().cpu().numpy()
+        result = _run_plan(plan, ctx, targets, method)
     if plan.finalize is not None:
         plan.finalize(ctx)
+    check_finite_array(result, f"{method} attributions")
 
     coords = {"target": targets, **plan.coords}
-    if y is not None:
-        coords["y"] = y
-    if class_names is not None:
-        coords["class_names"] = class_names
-    if times is not None and "time" in plan.dims:
-        coords["time"] = times
+    if trials.y is not None:
+        coords["y"] = trials.y
+    if names is not None:
+        coords["class_names"] = names
+    if trials.times is not None and "time" in plan.dims:
+        coords["time"] = trials.times
     out_params = dict(plan.params or resolved)
     out_params["target"] = target_kind
-    return Attribution(data=result, dims=plan.dims, info=info, method=method,
+    return Attribution(data=result, dims=plan.dims, info=trials.info, method=method,
                        params=out_params, coords=coords)
+
+
+def _run_plan(plan, ctx, targets, method):
+    """The plan's maps for all trials, batch by batch (memory bounded by the batch)."""
+    out_shape = plan.out_shape or (ctx.n_chans, ctx.n_times)
+    per = plan.trials_per_batch or ctx.batch_size
+    result = np.empty((ctx.n_trials, *out_shape),
+                      dtype=np.float64 if ctx.dtype == torch.float64 else np.float32)
+    logger.debug(f"attribute: {method} on {ctx.n_trials} trials, {per} per batch, {ctx.device}")
+    with torch.enable_grad(), _quiet_captum():
+        for i, sl in enumerate(progress(batch_slices(ctx.n_trials, per), method)):
+            xb = ctx.tensor(ctx.X[sl])
+            tb = torch.as_tensor(targets[sl], device=ctx.device)
+            if plan.seed is not None:
+                with seeded(int(plan.seed) + i, ctx.device):
+                    attr = plan.fn(xb, tb, sl)
+            else:
+                attr = plan.fn(xb, tb, sl)
+            result[sl] = attr.detach().cpu().numpy()
+    return result

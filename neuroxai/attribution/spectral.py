@@ -5,7 +5,6 @@ import numpy as np
 
 from .._utils import InvalidInputError, ShapeError, logger, verbose
 from ._base import Attribution
-from ._torch import as_trials, eval_mode, model_device_dtype
 
 
 def _amp_grads_batch(model, xb, n_out, batched_ok):
@@ -44,8 +43,8 @@ def _amp_grads_batch(model, xb, n_out, batched_ok):
 
 
 @verbose
-def compute_amplitude_gradients(model, X, batch_size=64, info=None, class_names=None,
-                                progress=False, verbose=None):
+def compute_amplitude_gradients(model, inst, *, batch_size=64, info=None, class_names=None,
+                                picks="eeg", exclude="bads", progress=None, verbose=None):
     """Gradient of every class score w.r.t. each trial's amplitude spectrum.
 
     The input is split into amplitude and phase (``rfft``), rebuilt with ``irfft`` and fed to
@@ -56,53 +55,65 @@ def compute_amplitude_gradients(model, X, batch_size=64, info=None, class_names=
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         Maps ``(batch, n_chans, n_times)`` to ``(batch, n_outputs)``; evaluated in eval mode
-        on its own device (its mode is restored afterwards).
-    X : array | Tensor, shape (n_trials, n_chans, n_times)
+        on its own device (every sub-module's mode is restored afterwards).
+    inst : mne.Epochs | braindecode windows dataset | Trials | array, shape (n_trials, n_chans, n_times)
+        The trials (see :func:`neuroxai.data.as_trials`). The frequency axis needs the
+        sampling rate: an array must come with ``info``.
     batch_size : int
         Trials per forward/backward pass; bounds peak memory.
     info : mne.Info | None
-        Channel info (gives ``sfreq`` for the frequency axis; needed for plotting).
+        Channel info of an array's trials.
     class_names : sequence of str | None
-    progress : bool
-        Show a progress bar.
+        Names of the model's outputs (default: the trials' classes when there is one per
+        output).
+    picks, exclude :
+        Channels to use (default: EEG without ``info["bads"]``).
+    progress :
+        Deprecated: progress bars follow ``verbose``, as in MNE.
     %(verbose)s
 
     Returns
     -------
     grads : Attribution
         ``data`` of shape ``(n_outputs, n_trials, n_chans, n_freqs)``, dims
-        ``("class", "trial", "chan", "freq")``, ``coords["freq"]`` in Hz when ``info`` is given.
+        ``("class", "trial", "chan", "freq")``, ``coords["freq"]`` in Hz.
     """
     import torch
-    from tqdm.auto import tqdm
 
-    X = as_trials(X, n_chans=None if info is None else len(info["ch_names"]))
-    if int(batch_size) < 1:
-        raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}.")
-    device, dtype = model_device_dtype(model)
-    n_trials, n_chans, n_times = X.shape
-    sfreq = float(info["sfreq"]) if info is not None else 1.0
-    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
-    batched_ok = [True]
+    from .._core.batching import batch_slices, progress as bar
+    from .._core.model import as_module, check_finite_array, device_dtype, evaluating, probe_model
+    from .._core.validation import check_int
+    from ..data._boundary import prepare_trials
     from ..models._fast import fast_view
+    from .._core.deprecation import deprecated_progress
+    from .methods import output_names
 
+    model = as_module(model)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    deprecated_progress(progress)
+    trials = prepare_trials(inst, info=info, class_names=class_names, picks=picks,
+                            exclude=exclude, need=("sfreq",), units=True,
+                            what="compute_amplitude_gradients")
+    X = trials.X
+    device, dtype = device_dtype(model)
+    n_trials, n_chans, n_times = X.shape
+    freqs = np.fft.rfftfreq(n_times, 1.0 / trials.sfreq)
+    batched_ok = [True]
     model = fast_view(model)  # same function, shared parameters, faster first layer
-    with eval_mode(model):
-        with torch.no_grad():
-            n_out = model(torch.as_tensor(X[:1], device=device, dtype=dtype)).shape[1]
+    with evaluating(model):
+        n_out = probe_model(model, X, sfreq=trials.sfreq)
+        names = output_names(trials, n_out, class_names)
         out = np.empty((n_out, n_trials, n_chans, len(freqs)), dtype=np.float32)
-        for start in tqdm(range(0, n_trials, batch_size), disable=not progress,
-                          desc="amplitude gradients", leave=False):
-            xb = torch.as_tensor(X[start:start + batch_size], device=device, dtype=dtype)
+        for sl in bar(batch_slices(n_trials, batch_size), "amplitude gradients"):
+            xb = torch.as_tensor(X[sl], device=device, dtype=dtype)
             g = _amp_grads_batch(model, xb, n_out, batched_ok)
-            out[:, start:start + len(xb)] = g.detach().cpu().numpy()
-    if class_names is not None and len(class_names) != out.shape[0]:
-        raise ShapeError(f"{len(class_names)} class names for a model with {out.shape[0]} outputs.")
-    names = list(class_names) if class_names is not None else [str(i) for i in range(out.shape[0])]
-    return Attribution(out, ("class", "trial", "chan", "freq"), info=info,
-                       method="amplitude_gradients", params=dict(batch_size=int(batch_size)),
+            out[:, sl] = g.detach().cpu().numpy()
+    check_finite_array(out, "amplitude gradients")
+    names = names if names is not None else [str(i) for i in range(n_out)]
+    return Attribution(out, ("class", "trial", "chan", "freq"), info=trials.info,
+                       method="amplitude_gradients", params=dict(batch_size=batch_size),
                        coords=dict(freq=freqs, **{"class": names}))
 
 
@@ -126,7 +137,7 @@ def amplitude_spectra(X, chunk_size=64):
 
 
 @verbose
-def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
+def compute_haufe_patterns(amp_grads, inst, *, center_classes=True, info=None, verbose=None):
     """Haufe patterns (Haufe et al., 2014) of the mean amplitude gradients.
 
     For class ``c`` with mean gradient ``w_c`` (over trials; centred over classes when
@@ -140,10 +151,13 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     ----------
     amp_grads : Attribution | ndarray, shape (n_classes, n_trials, n_chans, n_freqs)
         From :func:`compute_amplitude_gradients`.
-    X : array, shape (n_trials, n_chans, n_times)
-        The trials the gradients were computed on (their amplitude spectra give ``Cov(A)``).
+    inst : mne.Epochs | braindecode windows dataset | Trials | array
+        The trials the gradients were computed on (their amplitude spectra give ``Cov(A)``);
+        the channels of the gradients' ``info`` are taken from them.
     center_classes : bool
         Subtract the mean over classes from the class-mean gradients.
+    info : mne.Info | None
+        Channel info of an array's trials.
     %(verbose)s
 
     Returns
@@ -155,7 +169,13 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     G = np.asarray(amp_grads)  # no float64 copy of all gradients: only their mean is needed
     if G.ndim != 4:
         raise ShapeError(f"amp_grads must be (n_classes, n_trials, n_chans, n_freqs), got {G.shape}.")
-    X = as_trials(X)
+    from .._core.model import check_finite_array
+    from ..data._boundary import prepare_trials
+
+    ginfo = meta.info if meta is not None else None
+    picks = list(ginfo["ch_names"]) if ginfo is not None else "eeg"
+    X = prepare_trials(inst, info=info, picks=picks, exclude=(),
+                       what="compute_haufe_patterns").X
     n_freqs = X.shape[-1] // 2 + 1
     if X.shape[1:-1] + (n_freqs,) != G.shape[2:] or len(X) != G.shape[1]:
         raise ShapeError(
@@ -173,6 +193,7 @@ def compute_haufe_patterns(amp_grads, X, center_classes=True, verbose=None):
     for start in range(0, n_trials, 16):
         W += np.add.reduce(G[:, start:start + 16], axis=1)
     W = (W / n_trials).reshape(n_classes, -1)
+    check_finite_array(W, "mean amplitude gradients")
     if center_classes:
         W = W - W.mean(axis=0, keepdims=True)
     # Cov(A) w = (A^T (A w) - n m (m.w)) / (n - 1), m the mean spectrum: one pass over the

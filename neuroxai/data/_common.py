@@ -76,38 +76,48 @@ def check_info_positions(info):
 
 @dataclass
 class Trials:
-    """Windows as plain arrays: what every later stage consumes.
+    """Trials as plain arrays, with what MNE knows about them: what every stage consumes.
+
+    Build one from any input form with :func:`neuroxai.data.as_trials` (``mne.Epochs``, a
+    braindecode windows dataset, an array with ``info`` and ``tmin``).
 
     Attributes
     ----------
     X : ndarray, shape (n_trials, n_chans, n_times), float32
-    y : ndarray, shape (n_trials,), int
-    info : mne.Info
-        Channel names, sampling frequency and montage.
+    y : ndarray, shape (n_trials,), int | None
+        Class indices ``0..n_classes-1`` (``None`` for unlabelled trials).
+    info : mne.Info | None
+        Channel names and types, sampling frequency and montage (``None`` only for a bare
+        array given without one).
     class_names : tuple of str
-        ``class_names[k]`` is the name of target ``k``.
-    tmin : float
-        Time of the first sample relative to the cue, in seconds.
+        ``class_names[k]`` is the name of class ``k`` (as scikit-learn's ``classes_``).
+    tmin : float | None
+        Time of the first sample relative to the event (cue), in seconds; ``None`` when
+        unknown (a bare array).
     session : ndarray of str, shape (n_trials,)
     """
 
     X: np.ndarray
-    y: np.ndarray
-    info: object
-    class_names: tuple
-    tmin: float = 0.0
+    y: np.ndarray = None
+    info: object = None
+    class_names: tuple = ()
+    tmin: float | None = 0.0
     session: np.ndarray = field(default=None)
 
     def __post_init__(self):
-        self.X = check_trials_array(self.X, "X", n_chans=len(self.info["ch_names"]))
-        self.y = np.asarray(self.y).astype(np.int64)
-        if self.y.shape != (len(self.X),):
-            raise ShapeError(f"y must have shape ({len(self.X)},), got {self.y.shape}.")
-        self.class_names = tuple(self.class_names)
-        if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
-            raise InvalidInputError(
-                f"Targets must lie in 0..{len(self.class_names) - 1} for classes {self.class_names}."
-            )
+        n_chans = None if self.info is None else len(self.info["ch_names"])
+        self.X = check_trials_array(self.X, "X", n_chans=n_chans)
+        self.class_names = tuple(str(c) for c in (self.class_names or ()))
+        if self.y is not None:
+            self.y = np.asarray(self.y).astype(np.int64)
+            if self.y.shape != (len(self.X),):
+                raise ShapeError(f"y must have shape ({len(self.X)},), got {self.y.shape}.")
+            if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
+                raise InvalidInputError(
+                    f"Targets must lie in 0..{len(self.class_names) - 1} for classes "
+                    f"{self.class_names}; encode labels with neuroxai.data.as_trials(X, y, ...).")
+        if self.tmin is not None:
+            self.tmin = float(self.tmin)
         if self.session is None:
             self.session = np.full(len(self.X), "0", dtype=object)
         self.session = np.asarray(self.session, dtype=object)
@@ -117,15 +127,20 @@ class Trials:
 
     def __repr__(self):
         n, c, t = self.X.shape
-        return (f"<Trials | {n} trials, {c} chans, {t} times @ {self.sfreq:g} Hz, "
-                f"classes {self.class_names}, sessions {sorted(set(self.session))}>")
+        rate = f" @ {self.sfreq:g} Hz" if self.sfreq else ""
+        return (f"<Trials | {n} trials, {c} chans, {t} times{rate}, "
+                f"classes {self.class_names}, sessions {self.sessions}>")
 
     @property
     def sfreq(self):
-        return float(self.info["sfreq"])
+        """Sampling frequency in Hz (``None`` without ``info``)."""
+        return None if self.info is None else float(self.info["sfreq"])
 
     @property
     def times(self):
+        """Sample times in s relative to the event (``None`` when ``tmin`` or ``info`` is unknown)."""
+        if self.tmin is None or self.info is None:
+            return None
         return self.tmin + np.arange(self.X.shape[2]) / self.sfreq
 
     @property
@@ -142,64 +157,45 @@ class Trials:
         sel = np.flatnonzero(mask)
         if idx is not None:
             sel = sel[np.asarray(idx)]
-        return Trials(self.X[sel], self.y[sel], self.info, self.class_names, self.tmin,
-                      self.session[sel])
+        return Trials(self.X[sel], None if self.y is None else self.y[sel], self.info,
+                      self.class_names, self.tmin, self.session[sel])
 
     def to_epochs(self):
         """As :class:`mne.EpochsArray` (events carry the targets, metadata the session)."""
         import mne
         import pandas as pd
 
+        if self.info is None:
+            raise InvalidInputError("to_epochs() needs the channel info; these trials have none.")
         n = len(self)
-        events = np.column_stack([np.arange(n), np.zeros(n, int), self.y]).astype(int)
-        event_id = {name: k for k, name in enumerate(self.class_names) if np.any(self.y == k)}
-        meta = pd.DataFrame({"target": self.y, "session": self.session})
-        return mne.EpochsArray(self.X, self.info, events=events, tmin=self.tmin,
+        y = np.zeros(n, np.int64) if self.y is None else self.y
+        names = self.class_names or ("trial",)
+        events = np.column_stack([np.arange(n), np.zeros(n, int), y]).astype(int)
+        event_id = {name: k for k, name in enumerate(names) if np.any(y == k)}
+        meta = pd.DataFrame({"target": y, "session": self.session})
+        return mne.EpochsArray(self.X, self.info, events=events, tmin=self.tmin or 0.0,
                                event_id=event_id, metadata=meta, verbose=False)
 
     @classmethod
     def from_epochs(cls, epochs, class_names=None):
-        """Build from :class:`mne.Epochs` (targets from events, classes from ``event_id``)."""
-        inv = {v: k for k, v in epochs.event_id.items()}
-        codes = sorted(inv)
-        if class_names is None:
-            class_names = [inv[c] for c in codes]
-            y = np.searchsorted(codes, epochs.events[:, 2])
-        else:
-            y = np.array([list(class_names).index(inv[c]) for c in epochs.events[:, 2]])
-        session = None
-        if epochs.metadata is not None and "session" in epochs.metadata:
-            session = epochs.metadata["session"].to_numpy()
-        return cls(epochs.get_data(copy=False).astype(np.float32), y, epochs.info,
-                   tuple(class_names), float(epochs.tmin), session)
+        """Build from :class:`mne.Epochs` (see :func:`neuroxai.data.as_trials`)."""
+        from ._boundary import as_trials
+
+        return as_trials(epochs, class_names=class_names, picks="all", exclude=(),
+                         verbose=False)
 
 
 def trials_from_windows(windows_dataset, class_names=None):
-    """Convert a braindecode windows dataset (``BaseConcatDataset``) to :class:`Trials`.
+    """Convert a braindecode windows dataset to :class:`Trials` (see :func:`as_trials`).
 
-    Targets come from each window's metadata; the session from each recording's description.
+    Both of braindecode's window types work (``use_mne_epochs=True``: ``WindowsDataset``,
+    ``False``: ``EEGWindowsDataset``); targets come from each window's metadata, the session
+    from each recording's description.
     """
-    Xs, ys, sessions = [], [], []
-    info = None
-    tmin = 0.0
-    for ds in windows_dataset.datasets:
-        epochs = ds.windows
-        epochs.load_data()
-        Xs.append(epochs.get_data(copy=False).astype(np.float32))
-        ys.append(epochs.metadata["target"].to_numpy())
-        desc = ds.description
-        sess = str(desc["session"]) if "session" in desc else "0"
-        sessions.append(np.full(len(epochs), sess, dtype=object))
-        if info is None:
-            info = epochs.info
-            tmin = float(desc["tmin"]) if "tmin" in desc else float(epochs.tmin)
-            if class_names is None and "class_names" in desc:
-                class_names = tuple(str(desc["class_names"]).split(","))
-    if class_names is None:
-        n = int(max(y.max() for y in ys)) + 1
-        class_names = tuple(str(k) for k in range(n))
-    return Trials(np.concatenate(Xs), np.concatenate(ys), info, class_names, tmin,
-                  np.concatenate(sessions))
+    from ._boundary import as_trials
+
+    return as_trials(windows_dataset, class_names=class_names, picks="all", exclude=(),
+                     verbose=False)
 
 
 def windows_from_trials(trials, subject=1):

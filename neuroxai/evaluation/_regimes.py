@@ -52,16 +52,21 @@ class Regime:
 
     name: str
     model: object
-    X: np.ndarray
-    y: np.ndarray
-    info: object
-    class_names: tuple
+    trials: object
     truth: object
     trial_index: np.ndarray
     dataset_params: dict
     source: str
     gate: dict
     setup: dict = field(default_factory=dict)
+
+    @property
+    def y(self):
+        return self.trials.y
+
+    @property
+    def class_names(self):
+        return self.trials.class_names
 
 
 def resolve_regimes(regimes):
@@ -95,39 +100,18 @@ def resolve_regimes(regimes):
     return specs
 
 
-def balanced_subset(y, n_trials, n_classes, seed):
-    """Indices of ``n_trials`` trials, as equal per class as possible, seeded, sorted."""
-    rng = np.random.default_rng(seed)
-    per = np.full(n_classes, n_trials // n_classes)
-    per[: n_trials % n_classes] += 1
-    idx = []
-    for k in range(n_classes):
-        pool = np.flatnonzero(y == k)
-        if len(pool) < per[k]:
-            raise InvalidInputError(
-                f"n_trials={n_trials} needs {per[k]} held-out trials of class {k}, only "
-                f"{len(pool)} exist; lower n_trials.")
-        idx.append(rng.choice(pool, per[k], replace=False))
-    return np.sort(np.concatenate(idx))
+def _evaluated_subset(test, n_trials, seed):
+    """``n_trials`` held-out trials, balanced over classes (seeded), in session order."""
+    from .._core.stats import balanced_subset
 
-
-def model_gate(model, trials, alpha, batch_size):
-    """Held-out accuracy, its chance level and the one-sided binomial p-value.
-
-    Chance is the share of the most frequent class (1 / n_classes for balanced data); the
-    p-value is :func:`scipy.stats.binomtest` of the number of correct trials, alternative
-    ``"greater"``. The model is above chance when ``p < alpha``.
-    """
-    from scipy.stats import binomtest
-
-    from ..models import predict
-
-    pred = predict(model, trials.X, batch_size=batch_size).argmax(1)
-    n = len(trials.y)
-    k = int(np.sum(pred == trials.y))
-    chance = float(np.bincount(trials.y).max() / n)
-    p = float(binomtest(k, n, chance, alternative="greater").pvalue)
-    return dict(accuracy=k / n, n_test=n, chance=chance, p_value=p, above_chance=p < alpha)
+    per = -(-n_trials // len(test.class_names))  # classes take turns: some give one more
+    short = [c for k, c in enumerate(test.class_names) if np.sum(test.y == k) < per]
+    if n_trials > len(test.y) or short:
+        raise InvalidInputError(
+            f"n_trials={n_trials} needs {per} held-out trials of every class; the held-out "
+            f"session has {len(test.y)} trials ({np.bincount(test.y).tolist()} per class); "
+            "lower n_trials.")
+    return balanced_subset(test.y, n_trials, seed=seed)
 
 
 def _shipped_model(name, checkpoint):
@@ -152,12 +136,15 @@ def _train_model(name, dparams, cache_dir):
     """ShallowFBCSPNet trained with the shipped recipe on session ``"0train"`` (seeded)."""
     import torch
 
+    from .._core.random import seeded
     from ..data.simulate import simulate_bcic_iv_2a
     from ..models import build_model, fit_classifier, load_pretrained, save_checkpoint
     from ..models.train import DEFAULT_RECIPE
 
     recipe = {k: DEFAULT_RECIPE[k] for k in ("model_class", "fit")}
-    key = hashlib.sha1(json.dumps([dparams, recipe, torch.__version__], sort_keys=True,
+    # the key changes with the data, the recipe, torch and the training code itself
+    key = hashlib.sha1(json.dumps([dparams, recipe, torch.__version__,
+                                   inspect.getsource(fit_classifier)], sort_keys=True,
                                   default=str).encode()).hexdigest()[:12]
     path = None
     if cache_dir is not None:
@@ -170,16 +157,9 @@ def _train_model(name, dparams, cache_dir):
     train = sim.trials.select("0train")
     kwargs = dict(n_chans=train.X.shape[1], n_outputs=len(train.class_names),
                   n_times=train.X.shape[2], final_conv_length="auto")
-    # fit_classifier seeds torch's and numpy's global generators: keep the caller's
-    state = np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(recipe["fit"]["seed"])
-            model = build_model(recipe["model_class"], **kwargs)
-            model, history = fit_classifier(model, train.X, train.y, progress=False,
-                                            verbose=False, **recipe["fit"])
-    finally:
-        np.random.set_state(state)
+    with seeded(recipe["fit"]["seed"]):  # the initial weights; global state left as it was
+        model = build_model(recipe["model_class"], **kwargs)
+    model, history = fit_classifier(model, train, verbose=False, **recipe["fit"])
     logger.info(f"{name}: trained {recipe['model_class']} in {time.perf_counter() - t0:.0f} s")
     if path is not None:
         save_checkpoint(model, path, history, dict(
@@ -191,6 +171,7 @@ def _train_model(name, dparams, cache_dir):
 def load_regime(name, spec, checkpoint, n_trials, seed, alpha, batch_size, cache_dir):
     """The model, the evaluated held-out trials and the model gate of one regime."""
     from ..data.simulate import REGIME_ALIASES, simulate_bcic_iv_2a
+    from ..models import evaluate_classifier
     from ..models.pretrained import checkpoint_name_for_regime
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -208,12 +189,12 @@ def load_regime(name, spec, checkpoint, n_trials, seed, alpha, batch_size, cache
         model, source = _train_model(name, dparams, cache_dir)
     sim = simulate_bcic_iv_2a(**dparams, verbose=False)
     test = sim.trials.select("1test")
-    gate = model_gate(model, test, alpha, batch_size)
-    idx = balanced_subset(test.y, n_trials, len(test.class_names), seed)
-    sub = test.select(idx=idx)
+    # the model gate: held-out accuracy, chance level, one-sided binomial p-value
+    gate = evaluate_classifier(model, test, batch_size=batch_size, alpha=alpha, verbose=False)
+    idx = _evaluated_subset(test, n_trials, seed)
     setup = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
     logger.info(f"{name}: {source}; held-out accuracy {gate['accuracy']:.2f} (chance "
                 f"{gate['chance']:.2f}, p {gate['p_value']:.2g}); setup {setup['wall_s']:.0f} s")
-    return Regime(name=name, model=model.eval(), X=sub.X, y=sub.y, info=sub.info,
-                  class_names=sub.class_names, truth=sim.ground_truth, trial_index=idx,
-                  dataset_params=dparams, source=source, gate=gate, setup=setup)
+    return Regime(name=name, model=model.eval(), trials=test.select(idx=idx),
+                  truth=sim.ground_truth, trial_index=idx, dataset_params=dparams,
+                  source=source, gate=gate, setup=setup)

@@ -69,8 +69,8 @@ _COLUMNS = (
     + [f"{c}{s}" for c in _SCORE_COLUMNS.values() for s in ("", "_shuffled", "_other_class",
                                                             "_p")]
     + ["peak_cm", "peak_hz", "peak_s", "accurate", "label_r", "label_ci_low", "label_ci_high",
-       "label_verdict", "cascade_r", "cascade_ci_low", "cascade_ci_high", "cascade_verdict",
-       "ok", "verdict", "wall_s", "cpu_s", "params", "notes"])
+       "label_u", "label_verdict", "cascade_r", "cascade_ci_low", "cascade_ci_high",
+       "cascade_u", "cascade_verdict", "ok", "verdict", "wall_s", "cpu_s", "params", "notes"])
 
 
 @dataclass(frozen=True)
@@ -159,25 +159,26 @@ def _cell_params(reg, method, base):
     p = dict(base)
     if method == "band_ablation":
         p.setdefault("bands", reg.truth.bands())
-        p["sfreq"] = float(reg.info["sfreq"])  # the sanity checks pass no info
     return p
 
 
 def _randomization_checks(reg, method, params, reference, opt):
-    """Label and full (= last cascade level) randomisation, through the sanity stage."""
+    """Label and full (= last cascade level) randomisation, through the sanity stage, with
+    the regime's model gate."""
     from ..sanity import full_randomization, label_randomization
 
     common = dict(method=method, method_params=params, batch_size=opt.batch_size,
-                  threshold=opt.threshold, seed=opt.seed, n_bootstrap=opt.n_bootstrap,
-                  confidence_level=opt.confidence_level, return_maps=opt.return_maps,
-                  reference=reference, progress=False, verbose=False)
-    label = label_randomization(reg.model, reg.X, reg.y, **common)
-    cascade = full_randomization(reg.model, reg.X, reg.y, norm_std=opt.norm_std, **common)
+                  threshold=opt.threshold, model_accuracy=reg.gate, seed=opt.seed,
+                  n_bootstrap=opt.n_bootstrap, confidence_level=opt.confidence_level,
+                  return_maps=opt.return_maps, reference=reference, verbose=False)
+    label = label_randomization(reg.model, reg.trials, reg.y, **common)
+    cascade = full_randomization(reg.model, reg.trials, reg.y, norm_std=opt.norm_std, **common)
     row = {}
     for test, res in (("label", label), ("cascade", cascade)):
-        row.update({f"{test}_r": float(res.mean["pearson"][0]),
-                    f"{test}_ci_low": float(res.ci["pearson"][0, 0]),
-                    f"{test}_ci_high": float(res.ci["pearson"][0, 1]),
+        row.update({f"{test}_r": float(res.mean[res.signed_metric][0]),
+                    f"{test}_ci_low": float(res.ci[res.signed_metric][0, 0]),
+                    f"{test}_ci_high": float(res.ci[res.signed_metric][0, 1]),
+                    f"{test}_u": float(res.mean[res.unsigned_metric][0]),
                     f"{test}_verdict": res.verdict})
     return row, {"label": label, "cascade": cascade}
 
@@ -233,8 +234,10 @@ def _ground_truth_scores(reg, ref, opt):
 def _verdict(row, gate):
     if not gate["above_chance"]:
         return False, "model not above chance"
+    # a check that is not PASS (FAIL, UNINFORMATIVE, UNDEFINED) does not support the method
     failed = ([] if row["accurate"] else ["not accurate"]) + [
-        f"{test} FAIL" for test in ("label", "cascade") if row[f"{test}_verdict"] != "PASS"]
+        f"{test} {row[f'{test}_verdict']}" for test in ("label", "cascade")
+        if row[f"{test}_verdict"] != "PASS"]
     return not failed, "; ".join(failed) or "ok"
 
 
@@ -243,16 +246,16 @@ def _evaluate_cell(reg, method, params, opt):
     from ..attribution.methods import attribute
 
     g = reg.gate
-    row = dict(regime=reg.name, method=method, status="ok", reason="", n_trials=len(reg.X),
-               model_accuracy=g["accuracy"], n_test=g["n_test"], chance=g["chance"],
+    row = dict(regime=reg.name, method=method, status="ok", reason="", n_trials=len(reg.y),
+               model_accuracy=g["accuracy"], n_test=g["n"], chance=g["chance"],
                model_p=g["p_value"], above_chance=g["above_chance"], mask="",
                params=short_params(params), notes="")
     t1, c1 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DegenerateMethodWarning)
         try:
-            ref = attribute(reg.model, reg.X, reg.y, y=reg.y, method=method,
-                            batch_size=opt.batch_size, info=reg.info, **params)
+            ref = attribute(reg.model, reg.trials, reg.y, method=method,
+                            batch_size=opt.batch_size, verbose=False, **params)
         except MethodUndefinedError as err:
             row.update(status="undefined", reason=_first_sentence(err), ok=np.nan,
                        verdict="undefined", wall_s=time.perf_counter() - t1,
@@ -312,7 +315,7 @@ def _assemble(rows, results, regs, specs, methods, mparams, opt, n_trials, t_run
 def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=None, seed=0,
                       *, checkpoints=None, cache_dir=None, batch_size=128, threshold=0.5,
                       alpha=0.05, n_permutations=1000, n_bootstrap=1000, confidence_level=0.95,
-                      norm_std=0.5, auc_threshold=None, return_maps=False, progress=True,
+                      norm_std=0.5, auc_threshold=None, return_maps=False, progress=None,
                       verbose=None):
     """Benchmark attribution methods against ground truth and the randomisation checks.
 
@@ -374,8 +377,8 @@ def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=Non
     return_maps : bool
         Keep the maps of the three passes in ``table.results[(regime, method)]["maps"]``
         (``"trained"``, ``"label"``, ``"cascade"``), with ``"y"`` and ``"random_target"``.
-    progress : bool
-        Show a progress bar over (regime, method).
+    progress :
+        Deprecated: the progress bar over (regime, method) follows ``verbose``, as in MNE.
     %(verbose)s
 
     Returns
@@ -394,8 +397,10 @@ def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=Non
     (57 minutes wall on a shared 2-core machine at a load of 10). ``n_trials`` scales the
     attribution time linearly. See ``table.timing`` and the ``wall_s``/``cpu_s`` columns.
     """
-    from tqdm.auto import tqdm
+    from .._core.batching import progress as progress_bar
+    from .._core.deprecation import deprecated_progress
 
+    deprecated_progress(progress)
     t_run, c_run = time.perf_counter(), time.process_time()
     if auc_threshold is not None:
         warnings.warn("auc_threshold is deprecated and ignored: a method is accurate when its "
@@ -413,20 +418,15 @@ def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=Non
                    return_maps=return_maps)
 
     rows, results, regs = [], {}, {}
-    bar = tqdm(total=len(specs) * len(methods), desc="xai benchmark", disable=not progress,
-               unit="cell")
-    for name, spec in specs.items():
-        reg = load_regime(name, spec, checkpoints.get(name), int(n_trials), seed, alpha,
-                          batch_size, cache_dir)
-        regs[name] = reg
-        for method in methods:
-            bar.set_postfix_str(f"{name} / {method}")
-            row, res = _evaluate_cell(reg, method, _cell_params(reg, method, mparams[method]),
-                                      opt)
-            rows.append(row)
-            if res is not None:
-                results[(name, method)] = res
-            bar.update()
-    bar.close()
+    cells = [(name, method) for name in specs for method in methods]
+    for name, method in progress_bar(cells, "xai benchmark"):
+        if name not in regs:  # each regime's model and trials, once, before its first cell
+            regs[name] = load_regime(name, specs[name], checkpoints.get(name), int(n_trials),
+                                     seed, alpha, batch_size, cache_dir)
+        reg = regs[name]
+        row, res = _evaluate_cell(reg, method, _cell_params(reg, method, mparams[method]), opt)
+        rows.append(row)
+        if res is not None:
+            results[(name, method)] = res
     return _assemble(rows, results, regs, specs, methods, mparams, opt, int(n_trials), t_run,
                      c_run)

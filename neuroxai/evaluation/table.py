@@ -25,12 +25,15 @@ _LEGEND = (
     "**top-k**: share of "
     "the k most relevant entries inside the mask (k = mask size). **peak**: share of trials "
     "whose maximum lies inside the mask, and the mean distance from the maximum's channel "
-    "to the nearest mask channel in cm. **label / cascade**: mean per-trial Pearson r "
-    "[{ci}% CI] between the trained model's maps for the true class and (label) a random "
-    "other class, (cascade) the same class on the model with every parametrised layer "
-    "randomised (neuroxai.sanity.label_randomization / full_randomization, = the last level "
-    "of cascading_randomization); PASS when r < {thr:g}. **ok**: model above chance, "
-    "accurate and both checks PASS. Band maps (band_ablation) are scored on bands derived "
+    "to the nearest mask channel in cm. **label / cascade**: mean per-trial Pearson r of the "
+    "signed maps [{ci}% CI] and Spearman rho of |maps| (|x| held fixed where the maps have "
+    "the input's shape) between the trained model's maps for the true class and (label) a "
+    "random other class, (cascade) the same class on the model with every parametrised "
+    "layer randomised (neuroxai.sanity.label_randomization / full_randomization, = the last "
+    "level of cascading_randomization, given the regime's model gate); PASS when |r| < "
+    "{thr:g} and rho < {thr:g} (the sanity stage's rule: necessary, not sufficient). "
+    "**ok**: model above chance, accurate and both checks PASS. Band maps (band_ablation) "
+    "are scored on bands derived "
     "from the ground-truth masks (neuroxai.data.ground_truth_bands: each contiguous run of "
     "mask frequencies is a band, the gaps of 4-38 Hz between runs are bands too)."
 )
@@ -126,7 +129,7 @@ class BenchmarkTable:
         lines = [f"## {regime}" + (f": {title}" if title else ""), ""]
         if g:
             verdict = "above chance" if g["above_chance"] else "**NOT above chance**"
-            lines += [f"Model ({src}): held-out accuracy {g['accuracy']:.3f} on {g['n_test']} "
+            lines += [f"Model ({src}): held-out accuracy {g['accuracy']:.3f} on {g['n']} "
                       f"trials, chance {g['chance']:.3f}, binomial p = {g['p_value']:.2g}: "
                       f"{verdict}.", ""]
         header = ["method", "AUC (shuffled, other class) p", "mass (shuffled, other class) p",
@@ -146,9 +149,10 @@ class BenchmarkTable:
                            r.rank_accuracy_other_class, None, f),
                 "n/a" if not np.isfinite(r.peak_in_mask) else f.format(r.peak_in_mask),
                 "n/a" if not np.isfinite(r.peak_cm) else f"{r.peak_cm:.1f}",
-                _check(r.label_r, r.label_ci_low, r.label_ci_high, r.label_verdict, digits),
-                _check(r.cascade_r, r.cascade_ci_low, r.cascade_ci_high, r.cascade_verdict,
+                _check(r.label_r, r.label_ci_low, r.label_ci_high, r.label_u, r.label_verdict,
                        digits),
+                _check(r.cascade_r, r.cascade_ci_low, r.cascade_ci_high, r.cascade_u,
+                       r.cascade_verdict, digits),
                 "**yes**" if r.accurate else "no",
                 "**ok**" if r.ok else r.verdict,
             ])
@@ -256,10 +260,11 @@ def _with_null(value, shuffled, other, p, f):
     return out
 
 
-def _check(r, lo, hi, verdict, digits):
+def _check(r, lo, hi, u, verdict, digits):
     if not np.isfinite(r):
-        return "n/a"
-    return f"{r:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] {verdict}"
+        return verdict or "n/a"
+    return (f"{r:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}], rho {u:.{digits}f} "
+            f"{verdict}")
 
 
 def _markdown_table(header, rows):

@@ -1,4 +1,5 @@
 """Stage 4b: attribution-quality metrics (similarity, ground truth, scalp projection, CEBRA's)."""
+from .agreement import channel_relevance, compute_method_agreement  # noqa: F401
 from .cebra import attribution_auc, check_moore_penrose_conditions, connected_stats  # noqa: F401
 from .ground_truth import (  # noqa: F401
     GROUND_TRUTH_METRIC_NAMES,

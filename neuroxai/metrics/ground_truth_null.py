@@ -33,6 +33,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .._core.random import check_random_state
 from .._utils import InvalidInputError, logger, verbose
 from .ground_truth import (
     LOWER_IS_BETTER,
@@ -83,13 +84,7 @@ def _check_options(n_permutations, alpha, seed):
             f"With n_permutations={n_permutations} the smallest p-value is "
             f"1/{n_permutations + 1}, not below alpha={alpha}; use at least "
             f"{int(np.ceil(1 / alpha))} permutations.")
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or seed < 0):
-        raise InvalidInputError(
-            f"seed must be a non-negative integer, a numpy Generator or None, got {seed!r}.")
-    return np.random.default_rng(seed)
+    return check_random_state(seed)
 
 
 def child_generators(rng):

@@ -9,10 +9,18 @@ from .pretrained import (  # noqa: F401
     DEFAULT_CHECKPOINT,
     KNOWN_REPOS,
     SHIPPED,
+    TRAINED_ON,
     checkpoint_name_for_regime,
     load_pretrained,
 )
-from .train import accuracy, fit_classifier, predict, train_default_checkpoint  # noqa: F401
+from .train import (  # noqa: F401
+    accuracy,
+    cross_validate,
+    evaluate_classifier,
+    fit_classifier,
+    predict,
+    train_default_checkpoint,
+)
 from .encoder import (  # noqa: F401
     ContrastiveEEGEncoder,
     load_encoder,
