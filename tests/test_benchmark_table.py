@@ -184,6 +184,20 @@ def test_untrained_model_is_not_above_chance(tmp_path):
     assert "NOT above chance" in tab.to_markdown()
 
 
+@pytest.mark.slow
+def test_band_ablation_on_bands_from_the_masks():
+    tab = run_xai_benchmark(methods=["band_ablation"], regimes=["spectral"], n_trials=4,
+                            n_bootstrap=50, n_permutations=50, verbose=False)
+    row = tab.data.iloc[0]
+    bands = tab.params["bands"]["spectral"]
+    assert row["mask"] == "chan x band" and row["reason"] == ""
+    # the mu and beta runs of the ERD mask and the gaps of 4-38 Hz around them
+    assert len(bands) == 5 and "bands=" in row["params"]
+    assert 0 < row["roc_auc"] <= 1 and np.isfinite(row["peak_hz"])
+    maps = tab.results[("spectral", "band_ablation")]["ground_truth"]
+    assert maps["ROC_AUC"].notna().all()
+
+
 def test_bad_arguments():
     # all but one fail before any model is loaded
     with pytest.raises(UnknownNameError, match="saliency"):

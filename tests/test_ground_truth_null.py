@@ -58,6 +58,12 @@ def test_peak_metrics_against_plain_loops():
         assert s["PeakDistanceCm"][i] == pytest.approx(np.mean(cm))
         assert s["PeakDistanceHz"][i] == pytest.approx(np.mean(hz))
     assert s["PeakInMask"][2] == 0 and s["PeakDistanceCm"][2] > 3  # F3 / P4 to C3: > 3 cm
+    # a band axis (as band_ablation returns it): distances between the bands' centres
+    edges = np.column_stack([freqs - 0.5, freqs + 0.5])
+    b = compute_ground_truth_metrics(maps, masks, y=y, dims=("trial", "chan", "band"),
+                                     coords={"band_edges": edges}, metrics=["PeakDistanceHz"],
+                                     verbose=False)
+    np.testing.assert_allclose(b["PeakDistanceHz"], s["PeakDistanceHz"])
     # a map peaking inside its mask: in the mask, no distance
     perfect = compute_ground_truth_metrics(masks[y] * 1.0, masks, y=y, info=info,
                                            verbose=False)

@@ -41,10 +41,27 @@ GROUND_TRUTH_METRIC_NAMES = [
 ]
 #: Distance from the map's maximum to the mask along one axis (smaller is better):
 #: ``"PeakDistanceCm"`` on the scalp (``"chan"`` axis and an ``info`` with positions),
-#: ``"PeakDistanceHz"`` (``"freq"`` axis) and ``"PeakDistanceS"`` (``"time"`` axis), each
-#: needing the axis' coordinates.
+#: ``"PeakDistanceHz"`` (``"freq"`` axis, or ``"band"`` axis with ``coords["band_edges"]``:
+#: between band centres) and ``"PeakDistanceS"`` (``"time"`` axis), each needing the axis'
+#: coordinates.
 PEAK_DISTANCE_METRIC_NAMES = ["PeakDistanceCm", "PeakDistanceHz", "PeakDistanceS"]
 _DISTANCE_AXIS = {"PeakDistanceCm": "chan", "PeakDistanceHz": "freq", "PeakDistanceS": "time"}
+
+
+def _distance_axis(name, item_dims, coords):
+    """The axis a peak distance runs along and its coordinates (None for channels).
+
+    Frequencies are a ``"freq"`` axis with ``coords["freq"]`` (Hz) or a ``"band"`` axis
+    with ``coords["band_edges"]`` (the bands' centres), as ``band_ablation`` gives them.
+    """
+    axis = _DISTANCE_AXIS[name]
+    if axis == "chan":
+        return (axis, None) if axis in item_dims else (None, None)
+    if axis in item_dims and axis in coords:
+        return axis, np.asarray(coords[axis], dtype=float)
+    if axis == "freq" and "band" in item_dims and "band_edges" in coords:
+        return "band", np.asarray(coords["band_edges"], dtype=float).reshape(-1, 2).mean(1)
+    return None, None
 _ALL_NAMES = GROUND_TRUTH_METRIC_NAMES + PEAK_DISTANCE_METRIC_NAMES
 #: Scores for which smaller values are better.
 LOWER_IS_BETTER = frozenset(PEAK_DISTANCE_METRIC_NAMES)
@@ -138,14 +155,13 @@ def distance_targets(name, mask, item_dims, coords, info):
     line), or in the axis' unit (Hz, s) between coordinates; the mask's extent along the
     axis is where it holds anywhere on the other axes.
     """
-    axis_name = _DISTANCE_AXIS[name]
+    axis_name, x = _distance_axis(name, item_dims, coords)
     ax = item_dims.index(axis_name)
     n = mask.shape[ax + 1]
     if axis_name == "chan":
         pos = _channel_positions(info, n)
         d = np.linalg.norm(pos[:, None] - pos[None], axis=-1) * 100.0
     else:
-        x = np.asarray(coords[axis_name], dtype=float)
         d = np.abs(x[:, None] - x[None])
     other = tuple(i + 1 for i in range(len(item_dims)) if i != ax)
     held = mask.any(axis=other)  # (rows, n): where the mask holds along the axis
@@ -234,8 +250,8 @@ def available_distances(item_dims, coords, info):
     """The peak distances computable for these axes."""
     out = []
     for name in PEAK_DISTANCE_METRIC_NAMES:
-        ax = _DISTANCE_AXIS[name]
-        if ax in item_dims and (info is not None if ax == "chan" else ax in coords):
+        ax, _ = _distance_axis(name, item_dims, coords)
+        if ax is not None and (info is not None or ax != "chan"):
             out.append(name)
     return out
 
