@@ -46,7 +46,7 @@ REGIMES = tuple(BENCHMARK_REGIMES)
 #: Lighter parameters of the expensive methods, so that the table (every method x 3
 #: attribution passes over 48 trials) costs about 2 minutes of one core per regime.
 #: Measured cost per trial and pass, relative to ``saliency`` (about 17 ms of one core for
-#: 22 x 1125 samples and ShallowFBCSPNet): occlusion 40x (22 channels x 9 windows = 198
+#: 22 x 1125 samples and ShallowFBCSPNet): occlusion 40x (22 channels x 9 windows of 0.5 s = 198
 #: forwards), band_ablation 5x per band and channel, integrated_gradients and
 #: deeplift_shap 7x, gradient_shap, smoothgrad and vargrad 4.5x; with the defaults
 #: (50 steps, 16 baselines, 16 x 16 samples, 25 noise samples) these would be 3x more.
@@ -57,7 +57,7 @@ BENCHMARK_METHOD_PARAMS = {
     "gradient_shap": {"n_baselines": 8, "n_samples": 8},
     "smoothgrad": {"nt_samples": 8},
     "vargrad": {"nt_samples": 8},
-    "occlusion": {"window": 125},
+    "occlusion": {"window": 0.5},
 }
 #: Scores tested against the nulls (table column names); the first two decide "accurate".
 _SCORE_COLUMNS = {"ROC_AUC": "roc_auc", "RelevanceMassAccuracy": "mass_accuracy",
