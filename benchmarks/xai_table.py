@@ -11,11 +11,11 @@ Markdown table and writes ``<out>.csv`` (tidy, one row per regime and method) an
         [--n-trials 48] [--methods saliency deeplift ...] [--regimes spectral ers ...]
         [--cache-dir DIR] [--threads N] [--seed 0] [--quiet]
 
-The full table (7 regimes x 18 methods, 48 trials) took 1003 s of CPU time on one torch
-thread (about 2 minutes per regime, plus about one minute to train each of the 3 models
-that are not shipped), 57 minutes wall on the shared 2-core machine at a load of 10.
-``--quick`` (2 regimes, 5 methods, 16 trials: 89 s of CPU, including the training of one
-model) writes ``<out>_quick.*`` unless ``--out`` is given. ``--cache-dir`` keeps the
+The full table (7 regimes x 18 methods, 48 trials) took 1106 s of CPU time on one torch
+thread (about 2 minutes per regime, plus about one minute to train each of the 4 models
+that are not shipped), 29 minutes wall on the shared 2-core machine at a load of 5-7.
+``--quick`` (2 regimes, 5 methods, 16 trials: about 90 s of CPU, including the training of
+one model) writes ``<out>_quick.*`` unless ``--out`` is given. ``--cache-dir`` keeps the
 trained models for the next run.
 """
 from __future__ import annotations

@@ -391,10 +391,10 @@ def run_xai_benchmark(methods=None, regimes=None, n_trials=48, method_params=Non
     -----
     Cost, measured for ``benchmarks/results/xai_table.md`` (7 regimes, all 18 methods, 14
     of them defined on ShallowFBCSPNet, 48 trials, 1000 permutations per null): about 2
-    minutes of one core per regime (occlusion 35 and band_ablation 17 percent of it; the
+    minutes of one core per regime (occlusion 33 and band_ablation 16 percent of it; the
     permutation tests about 1 s per cell), plus about a minute of one core to train each
-    of the 3 models that are not shipped: 1003 s of CPU time on one torch thread in all
-    (57 minutes wall on a shared 2-core machine at a load of 10). ``n_trials`` scales the
+    of the 4 models that are not shipped: 1106 s of CPU time on one torch thread in all
+    (29 minutes wall on a shared 2-core machine at a load of 5-7). ``n_trials`` scales the
     attribution time linearly. See ``table.timing`` and the ``wall_s``/``cpu_s`` columns.
     """
     from .._core.batching import progress as progress_bar
