@@ -70,3 +70,13 @@ def check_seconds(value, name, sfreq, *, minimum_samples=1, maximum_samples=None
             f"{name}={seconds:g} s ({n} samples at {sfreq:g} Hz) is longer than the trials "
             f"({maximum_samples} samples, {maximum_samples / sfreq:.3g} s).")
     return n
+
+
+def check_mapping(values, what, example):
+    """A non-empty dict ``name -> item``."""
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{what} must be a dict name -> item, e.g. {example}; got "
+                                f"{type(values).__name__}.")
+    if not values:
+        raise InvalidInputError(f"{what} is empty; pass at least one item, e.g. {example}.")
+    return values

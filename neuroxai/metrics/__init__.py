@@ -15,3 +15,4 @@ from .similarity import (  # noqa: F401
     summarize_metrics,
 )
 from .topomap import ScalpProjector, channel_positions_2d, make_scalp_projector  # noqa: F401
+from .ranking import rank_methods  # noqa: F401
