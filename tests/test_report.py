@@ -54,3 +54,34 @@ def test_report_bad_input(tmp_path, capsys, monkeypatch):
     assert main(["report", "--dataset", "BNCI2014_001", "--out", str(tmp_path / "r"),
                  "--quiet"]) == 1  # data not on disk and no network: a runtime error
     assert "simulate_bcic_iv_2a" in capsys.readouterr().err
+
+
+def test_audit_warnings_kept_once_per_step_kind_and_subject():
+    import warnings as _w
+
+    from neuroxai.report._audit import Audit
+
+    ctx = Audit.__new__(Audit)  # only the warning bookkeeping is exercised
+    ctx.warnings, ctx._warning_index, ctx._warning_counts = [], {}, []
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        for err in (10, 20, 30):
+            _w.warn(f"integrated_gradients: misses by {err}%", UserWarning)
+        _w.warn("gradient_shap: misses by 5%", UserWarning)
+    ctx.note_warnings("sanity", caught)
+    ctx.note_warnings("attributions", caught[:1])
+    lines = ctx.warning_lines()
+    assert lines == ["sanity: UserWarning: integrated_gradients: misses by 10% "
+                     "(and 2 more of this kind in this step)",
+                     "sanity: UserWarning: gradient_shap: misses by 5%",
+                     "attributions: UserWarning: integrated_gradients: misses by 10%"]
+
+
+def test_shipped_encoder_only_for_its_dataset():
+    from neuroxai.models.encoder import ContrastiveEEGEncoder
+    from neuroxai.models.train import DEFAULT_RECIPE
+    from neuroxai.report._sources import _shipped_encoder
+
+    enc = _shipped_encoder(DEFAULT_RECIPE["data"])
+    assert isinstance(enc, ContrastiveEEGEncoder) and not enc.training
+    assert _shipped_encoder(dict(DEFAULT_RECIPE["data"], seed=1)) is None

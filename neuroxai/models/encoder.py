@@ -557,3 +557,36 @@ def load_encoder(path, device="cpu", verbose=None):
                               f"{cls_name}: {err}") from err
     load_state_checked(encoder, state, str(path), CheckpointError)
     return encoder.to(device).eval(), history
+
+
+#: The encoder shipped for the embedded simulated dataset (the main job explains it without
+#: training one, so that the audit imports no optimiser): :func:`train_default_encoder`.
+SHIPPED_ENCODER = "encoder_simulated"
+DEFAULT_ENCODER_RECIPE = dict(n_latents=4, n_steps=300, batch_size=128, seed=0)
+
+
+def shipped_encoder_dir(name=SHIPPED_ENCODER):
+    """Directory of the encoder shipped inside the package."""
+    from pathlib import Path
+
+    return Path(__file__).parent / "checkpoints" / name
+
+
+@verbose
+def train_default_encoder(out_dir=None, *, verbose=None):
+    """Train the shipped encoder again: :data:`DEFAULT_ENCODER_RECIPE` on session ``0train``
+    of the default simulated dataset (the shipped classifier's training data).
+
+    Writes to ``out_dir`` (default: the user cache, ``<cache>/checkpoints/encoder_simulated``;
+    never into the package) and returns ``(encoder, history)``.
+    """
+    from .._utils import get_cache_dir
+    from ..data import simulate_bcic_iv_2a
+    from .train import DEFAULT_RECIPE
+
+    train = simulate_bcic_iv_2a(**DEFAULT_RECIPE["data"], verbose=False).trials.select("0train")
+    encoder, history = train_encoder(train, **DEFAULT_ENCODER_RECIPE, verbose=False)
+    history["dataset_params"] = DEFAULT_RECIPE["data"]
+    out_dir = out_dir or get_cache_dir() / "checkpoints" / SHIPPED_ENCODER
+    save_encoder(encoder, out_dir, history, verbose=False)
+    return encoder, history

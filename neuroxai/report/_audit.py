@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class Audit:
     tables: dict = field(default_factory=dict)
     maps: dict = None
     results: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    _warning_index: dict = field(default_factory=dict)
+    _warning_counts: list = field(default_factory=list)
 
     @property
     def model(self):
@@ -78,6 +82,25 @@ class Audit:
         plt.close(fig)  # the report embeds the PNG; a kept figure only holds memory
         self.figures[key] = caption
         release_free_memory()  # a closed figure is a reference cycle: free it now
+
+    def note_warnings(self, step, caught):
+        """Keep what the library warned during a step for the report, once per step, kind and
+        subject (the sanity step warns the same way for each randomised model: the first text
+        is kept with a count), instead of scattering it on stderr."""
+        for w in caught:
+            message = str(w.message)
+            key = (step, w.category.__name__, message.split(":", 1)[0])
+            entry = self._warning_index.get(key)
+            if entry is None:
+                self._warning_index[key] = len(self.warnings)
+                self.warnings.append(f"{step}: {w.category.__name__}: {message}")
+                self._warning_counts.append(1)
+            else:
+                self._warning_counts[entry] += 1
+
+    def warning_lines(self):
+        return [w if n == 1 else f"{w} (and {n - 1} more of this kind in this step)"
+                for w, n in zip(self.warnings, self._warning_counts)]
 
     def sanity_gate_kwargs(self):
         return {"model_accuracy": self.source.gate}
@@ -210,7 +233,10 @@ def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, mode
         steps = [s for s in STEPS if (s != "igc" or igc) and (s != "encoder" or encoder)]
         for name in steps:
             t0 = time.perf_counter()
-            STEPS[name](ctx)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                STEPS[name](ctx)
+            ctx.note_warnings(name, caught)
             release_free_memory()
             timings[name] = round(time.perf_counter() - t0, 2)
         from ._html import write_report

@@ -65,7 +65,8 @@ def write_report(ctx, dataset, timings):
         methods=ctx.methods, seed=ctx.seed,
         method_params={m: AUDIT_METHOD_PARAMS.get(m, {}) for m in ctx.methods},
         verdicts=[dict(method=r.method, test=r.test, verdict=r.verdict) for r in ctx.results],
-        method_verdicts=verdicts, notes=src.notes, versions=versions())
+        method_verdicts=verdicts, notes=src.notes, warnings=ctx.warning_lines(),
+        versions=versions())
     lines = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(v)}</li>"
                     for m, v in verdicts.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in src.notes)
@@ -89,6 +90,11 @@ def write_report(ctx, dataset, timings):
     for key, df in ctx.tables.items():
         report.add_html(df.to_html(float_format=lambda v: f"{v:.3g}", border=0),
                         title=f"Table: {key}", section="Tables")
+    if ctx.warnings:
+        report.add_html("<ul>" + "".join(f"<li>{html.escape(w)}</li>"
+                                         for w in ctx.warning_lines())
+                        + "</ul>", title="Warnings raised during the audit",
+                        section="Provenance")
     report.add_html("<pre>" + html.escape(json.dumps(
         {k: v for k, v in summary.items() if k != "verdicts"}, indent=1, default=str))
         + "</pre>", title="Versions and parameters", section="Provenance")

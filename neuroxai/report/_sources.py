@@ -30,6 +30,7 @@ class Source:
     gate: dict  # accuracy, chance, p_value, n, above_chance, evaluated_on
     truth: object = None  # GroundTruth (simulated data only)
     notes: list = field(default_factory=list)
+    encoder: object = None  # a trained contrastive encoder of these trials, when one ships
 
 
 def _model_from(model, checkpoint):
@@ -69,7 +70,18 @@ def simulated(checkpoint):
     desc = (f"simulated BCI IV 2a ({params.get('regime')} regime, snr {params.get('snr')}), "
             f"held-out session {session}")
     return Source(test, model, desc, str(name), _gate(model, test, f"held-out session {session}"),
-                  truth=sim.ground_truth)
+                  truth=sim.ground_truth, encoder=_shipped_encoder(params))
+
+
+def _shipped_encoder(params):
+    """The encoder shipped for this simulated dataset, or None (then the step trains one)."""
+    from ..models.encoder import load_encoder, shipped_encoder_dir
+
+    path = shipped_encoder_dir()
+    if not (path / "manifest.json").is_file():
+        return None
+    encoder, history = load_encoder(path, verbose=False)
+    return encoder if history.get("dataset_params") == params else None
 
 
 def trained_here(trials, description, seed, n_splits, n_epochs, notes=None):

@@ -13,7 +13,7 @@ DEFAULT_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "deep
                    "gradient_shap", "envelope")
 #: Lighter parameters so that the default audit fits in about a minute on 2 CPU cores.
 AUDIT_METHOD_PARAMS = {
-    "integrated_gradients": {"n_steps": 8},
+    "integrated_gradients": {"n_steps": 64},
     "gradient_shap": {"n_baselines": 4, "n_samples": 8},
     "deeplift_shap": {"n_baselines": 4},
     "smoothgrad": {"nt_samples": 4},
@@ -152,17 +152,24 @@ def igc(ctx):
 
 
 def encoder(ctx):
-    """A small CEBRA-style contrastive encoder trained here, and its Jacobian maps."""
+    """A CEBRA-style contrastive encoder (the shipped one on the simulated dataset, else one
+    trained here for a few steps) and its Jacobian maps."""
     from .. import viz as V
     from ..attribution import compute_jacobian_pinv_maps
-    from ..models.encoder import train_encoder
 
-    enc, _ = train_encoder(ctx.sub, n_latents=4, n_steps=40, seed=ctx.seed, verbose=False)
+    enc = ctx.source.encoder
+    if enc is None:
+        from ..models.encoder import train_encoder
+
+        enc, _ = train_encoder(ctx.sub, n_latents=4, n_steps=40, seed=ctx.seed, verbose=False)
+        how = "trained here for a few steps"
+    else:
+        how = "shipped with the package, trained on the simulated training session"
     _, pinv = compute_jacobian_pinv_maps(
         enc, ctx.sub.select(idx=np.arange(min(len(ctx.sub), 32))), verbose=False)
     ctx.save_fig("jacobian_maps", V.plot_jacobian_maps(pinv, show=False),
-                 "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
-                 "trained here for a few steps: one map per latent.")
+                 f"Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
+                 f"{how}: one map per latent.")
     ctx.say("encoder Jacobian maps")
 
 
