@@ -10,4 +10,5 @@ from .figures import (  # noqa: F401
     plot_metric_table,
     plot_sanity_checks,
 )
+from .group import GROUP_BANDS, plot_group_clusters, plot_group_topomaps  # noqa: F401
 from .topomaps import DEFAULT_BANDS, LANDMARKS, plot_band_topomaps  # noqa: F401
