@@ -106,6 +106,42 @@ def load_trials():
         return f["X"], f["y"], [str(c) for c in f["ch_names"]], [str(c) for c in f["class_names"]]
 
 
+def load_sessions():
+    """Both sessions ("0train", "1test") of the simulated data of the shipped model.
+
+    Returns a dict: ``X_train``, ``y_train``, ``X_test``, ``y_test`` (float32 / int64),
+    ``ch_names``, ``class_names``, ``sfreq``, ``tmin``, ``dataset_params``. Cached as
+    ``data_cache/benchmarks/bcic_sessions.npz`` like :func:`load_trials`.
+    """
+    import numpy as np
+
+    path = CACHE / "bcic_sessions.npz"
+    if not path.exists():
+        from neuroxai.data import simulate_bcic_iv_2a
+        from neuroxai.models import load_pretrained
+
+        _, _, meta = load_pretrained(verbose=False)
+        params = {**meta.get("dataset_params", dict(regime="spectral", snr=0.7, seed=0)),
+                  "n_sessions": 2}
+        sim = simulate_bcic_iv_2a(**params, verbose=False)
+        tr = sim.trials.select("0train")
+        te = sim.trials.select(meta.get("test_session", "1test"))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, X_train=tr.X.astype(np.float32), y_train=np.asarray(tr.y, np.int64),
+                 X_test=te.X.astype(np.float32), y_test=np.asarray(te.y, np.int64),
+                 ch_names=np.array(list(te.info.ch_names)),
+                 class_names=np.array(list(te.class_names)), sfreq=float(te.info["sfreq"]),
+                 tmin=float(te.tmin), dataset_params=json.dumps(params))
+        os.replace(tmp, path)
+    with np.load(path) as f:
+        out = {k: f[k] for k in ("X_train", "y_train", "X_test", "y_test")}
+        out.update(ch_names=[str(c) for c in f["ch_names"]],
+                   class_names=[str(c) for c in f["class_names"]], sfreq=float(f["sfreq"]),
+                   tmin=float(f["tmin"]), dataset_params=json.loads(str(f["dataset_params"])))
+    return out
+
+
 def tiled(X, y, n_trials):
     """The first ``n_trials`` of ``X`` tiled (2x, 4x the session: the same trials repeated)."""
     import numpy as np

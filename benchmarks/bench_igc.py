@@ -11,8 +11,9 @@ Timing at 288 trials x 32 baselines x 32 steps: ours runs it all (or, with
 ``--ours-trials N``, N trials with the time scaled by 288 / N); the loop runs its first
 ``--loop-trials`` trials (all baselines and steps) and its time is scaled by
 288 / loop_trials. Both costs are linear in the trials (n_trials x K x steps points);
-our peak memory is bounded by the batch of interpolation points, not the trials. Agreement is checked on a
-small complete problem (12 trials x 3 baselines x 8 steps) where the loop runs in full.
+our peak memory is bounded by the batch of interpolation points, not the trials.
+Agreement is checked on a small complete problem (12 trials x 3 baselines x 8 steps) where
+the loop runs in full.
 
     python benchmarks/bench_igc.py [--quick] [--side both|ours|peer] [--loop-trials 2]
 """
@@ -116,7 +117,8 @@ def build(args):
         n_ours = min(args.ours_trials or n, n)
         cases.append(C.Case(
             ours_scale=n / n_ours,
-            ours_note="" if n_ours == n else f"ours timed on {n_ours} of {n} trials, x {n / n_ours:g}",
+            ours_note=("" if n_ours == n
+                       else f"ours timed on {n_ours} of {n} trials, x {n / n_ours:g}"),
             comparison=f"IGC ({k} baselines x {steps} steps)", size=f"{label} x 22 ch x 1125",
             repeats=1, prepare=make_prepare(n, k, n_ours if n_ours < n else None),
             ours=ours_fn(steps),

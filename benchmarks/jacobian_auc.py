@@ -7,7 +7,7 @@ maps are computed on the first ``--n-trials`` trials of "1test" and reduced to
 is printed (none is left out):
 
 * ``jacobian |.|``, ``pinv |.|``: time-mean of the absolute per-trial map, trial mean
-  (``channel_map`` of ``jacobian_pinv_map(transform="abs")``);
+  (``reduce_to_channels`` of ``compute_jacobian_pinv_maps(transform="abs")``);
 * ``pinv mu-band energy``: per trial and latent, the energy of the pinv map in the
   8-13 Hz band (the burst is at 11 Hz), trial mean, square root;
 * ``pinv mu-band energy, burst window``: the same on 0.5-2.5 s after the cue only (the
@@ -16,7 +16,7 @@ is printed (none is left out):
   orthogonal complement of the ``r`` leading eigenvectors of the pre-cue (-0.5-0 s)
   channel covariance (the background has no burst there), then channel RMS over time;
 * ``jacobian / pinv patterns``: Haufe transform with the broadband channel covariance
-  (``jacobian_spatial_patterns``), and ``... patterns, mu-band covariance`` with the
+  (``compute_jacobian_patterns``), and ``... patterns, mu-band covariance`` with the
   covariance of the 8-13 Hz band-passed trials in the burst window (oracle band/window);
 * ``feature_ablation``, ``integrated_gradients`` (16 trials), for reference.
 
@@ -30,10 +30,10 @@ import torch
 
 from neuroxai.attribution import (
     Attribution,
-    channel_map,
+    compute_jacobian_patterns,
+    compute_jacobian_pinv_maps,
     compute_latent_attributions,
-    jacobian_pinv_map,
-    jacobian_spatial_patterns,
+    reduce_to_channels,
 )
 from neuroxai.data import simulate_bcic_iv_2a
 from neuroxai.metrics import attribution_auc
@@ -41,7 +41,6 @@ from neuroxai.models import train_encoder
 
 MU = (8.0, 13.0)
 BURST = (0.5, 2.5)  # s after the cue (simulate._BURST)
-TMIN = -0.5  # window start relative to the cue
 
 
 def band_pass(x, sfreq, band):
@@ -74,9 +73,10 @@ def main():
     train, test = sim.trials.select("0train"), sim.trials.select("1test")
     sfreq = float(test.info["sfreq"])
     t0 = time.perf_counter()
-    enc, _ = train_encoder(train.X, train.y, n_latents=8, seed=args.seed, verbose=False)
+    enc, _ = train_encoder(train, n_latents=8, seed=args.seed, verbose=False)
     print(f"encoder trained in {time.perf_counter() - t0:.1f} s")
-    X = test.X[: args.n_trials]
+    first = test.select(idx=np.arange(min(args.n_trials, len(test))))
+    X = first.X
     truth_chan = sim.ground_truth.chan.any(axis=0)  # any class's source channels
     print(f"{int(truth_chan.sum())} of {truth_chan.size} channels are source channels")
 
@@ -85,15 +85,15 @@ def main():
         return attribution_auc(values, np.broadcast_to(truth_chan, values.shape))
 
     t0 = time.perf_counter()
-    maps = jacobian_pinv_map(enc, X, transform="abs", verbose=False)
-    print(f"jacobian_pinv_map on {len(X)} trials: {time.perf_counter() - t0:.1f} s; "
-          f"Moore-Penrose conditions all true: {bool(maps.conditions.all())}")
-    rows = [("jacobian |.|", auc(channel_map(maps.jacobian))),
-            ("pinv |.|", auc(channel_map(maps.pinv)))]
-    per_trial = jacobian_pinv_map(enc, X, aggregate=None, check_moore_penrose=False,
-                                  verbose=False)
-    P = np.asarray(per_trial.pinv.data, dtype=np.float64)  # (trial, latent, chan, time)
-    times = TMIN + np.arange(X.shape[-1]) / sfreq
+    jac, pinv = compute_jacobian_pinv_maps(enc, first, transform="abs", verbose=False)
+    print(f"compute_jacobian_pinv_maps on {len(X)} trials: {time.perf_counter() - t0:.1f} s; "
+          f"Moore-Penrose conditions all true: {bool(pinv.coords['moore_penrose'].all())}")
+    rows = [("jacobian |.|", auc(reduce_to_channels(jac))),
+            ("pinv |.|", auc(reduce_to_channels(pinv)))]
+    per_trial = compute_jacobian_pinv_maps(enc, first, aggregate=None, check_moore_penrose=False,
+                                           verbose=False)
+    P = np.asarray(per_trial[1].data, dtype=np.float64)  # (trial, latent, chan, time)
+    times = per_trial[1].coords["time"]  # from the trials' tmin (-0.5 s: before the cue)
     burst = (times >= BURST[0]) & (times < BURST[1])
     rows.append(("pinv mu-band energy", auc(band_energy(P, sfreq, MU))))
     rows.append(("pinv mu-band energy, burst window", auc(band_energy(P, sfreq, MU, burst))))
@@ -105,17 +105,17 @@ def main():
         Pr = np.einsum("ce,nket->nkct", proj, P)
         rows.append((f"pinv, background projected out (r={r})",
                      auc(np.sqrt((Pr ** 2).mean(-1)).mean(0))))
-    for name, attr in (("jacobian patterns", per_trial.jacobian),
-                       ("pinv patterns", per_trial.pinv)):
-        rows.append((name, auc(channel_map(jacobian_spatial_patterns(attr, X)))))
+    for name, attr in (("jacobian patterns", per_trial[0]), ("pinv patterns", per_trial[1])):
+        rows.append((name, auc(reduce_to_channels(compute_jacobian_patterns(attr, first)))))
     # only X's channel covariance enters: band-passed, windowed trials give its mu-band version
     Xmu = band_pass(X.astype(np.float64), sfreq, MU)[..., burst]
-    for name, attr in (("jacobian patterns, mu-band covariance", per_trial.jacobian),
-                       ("pinv patterns, mu-band covariance", per_trial.pinv)):
-        rows.append((name, auc(channel_map(jacobian_spatial_patterns(attr, Xmu)))))
+    for name, attr in (("jacobian patterns, mu-band covariance", per_trial[0]),
+                       ("pinv patterns, mu-band covariance", per_trial[1])):
+        rows.append((name, auc(reduce_to_channels(compute_jacobian_patterns(attr, Xmu)))))
     for method in ("feature_ablation", "integrated_gradients"):
-        a = compute_latent_attributions(enc, X[:16], method=method, verbose=False)
-        rows.append((f"{method} (16 trials)", auc(channel_map(a))))
+        a = compute_latent_attributions(enc, first.select(idx=np.arange(16)), method=method,
+                                        verbose=False)
+        rows.append((f"{method} (16 trials)", auc(reduce_to_channels(a))))
     for name, value in rows:
         print(f"{name:40s} AUC {value:.3f}")
 

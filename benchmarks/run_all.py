@@ -34,8 +34,11 @@ SCRIPTS = {
     "igc": ("bench_igc.py", ["--ours-trials", "288", "--loop-trials", "1"]),
     "metrics": ("bench_metrics.py", []),
     "audit": ("bench_audit.py", []),
+    "tutorial": ("bench_tutorial.py", []),
 }
 NO_PEER = {"audit"}
+# scripts that run both sides themselves, each in its own process: one call, --side both
+ONE_CALL = NO_PEER | {"tutorial"}
 
 
 def machine():
@@ -79,7 +82,7 @@ def run_script(name, args, out_dir):
         base += ["--threads", str(args.threads)]
     if args.repeats:
         base += ["--repeats", str(args.repeats)]
-    sides = ["both"] if name in NO_PEER else ["both", "ours", "peer"]
+    sides = ["both"] if name in ONE_CALL else ["both", "ours", "peer"]
     merged = None
     logs = []
     for side in sides:
@@ -228,6 +231,8 @@ def render(records, info, args, started, wall):
         if r.get("ours_peak_is_total"):
             ours += " (total)"
         peer = f"{_t(r.get('peer_time_s'))} / {_m(r.get('peer_peak_mib'))}"
+        if r.get("peer_peak_is_total"):
+            peer += " (total)"
         if r.get("peer", "") == "(none)":
             peer = "–"
         ratio = f"{'–' if ratio_t is None else f'{ratio_t:.1f}x'} / " \

@@ -16,7 +16,7 @@ This example
    motor-imagery trials, with same-class trials as positive pairs (CEBRA's discrete-label
    sampling),
 2. computes the Jacobian and pseudo-inverse maps with
-   :func:`~neuroxai.attribution.jacobian.jacobian_pinv_map`, checking the four
+   :func:`~neuroxai.attribution.compute_jacobian_pinv_maps`, checking the four
    Moore–Penrose conditions on every trial,
 3. compares the channel maps with the simulated sources (CEBRA's connected /
    non-connected statistics and ROC AUC).
@@ -30,12 +30,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from neuroxai.attribution.jacobian import channel_map, jacobian_pinv_map
+from neuroxai.attribution import compute_jacobian_pinv_maps, reduce_to_channels
 from neuroxai.data import simulate_bcic_iv_2a
 from neuroxai.metrics.cebra import attribution_auc, connected_stats
 from neuroxai.models.encoder import train_encoder
 from neuroxai.viz.figures import plot_jacobian_maps
 
+# The encoder's operations are small: one thread is the fastest, and on a busy machine
+# several times faster than threads that wait for each other.
+torch.set_num_threads(1)
 sim = simulate_bcic_iv_2a("spectral", snr=1.0, n_trials=96, n_sessions=2, seed=1,
                           verbose=False)
 train, test = sim.trials.select("0train"), sim.trials.select("1test")
@@ -44,9 +47,11 @@ print(train, test, sep="\n")
 # %%
 # Train the encoder
 # -----------------
-# Three latents on the unit sphere, InfoNCE with temperature 1 (CEBRA's default).
-encoder, history = train_encoder(train.X, train.y, n_latents=3, n_steps=150, batch_size=64,
-                                 seed=0, verbose=False)
+# Three latents on the unit sphere, InfoNCE with temperature 1 (CEBRA's default). The
+# trials carry their sampling rate (250 Hz here), which places the encoder's bands in Hz;
+# mne.Epochs, braindecode windows or an array with its ``info`` work the same way.
+encoder, history = train_encoder(train, n_latents=3, n_steps=150, batch_size=64, seed=0,
+                                 verbose=False)
 print(f"InfoNCE loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f} "
       f"in {history['train_time_s']:.1f} s")
 
@@ -67,23 +72,33 @@ fig.suptitle("Held-out trials in the embedding")
 # %%
 # Jacobian and pseudo-inverse maps
 # --------------------------------
-# Per-trial Jacobians come from ``torch.func`` (``vmap(jacrev)``), pseudo-inverses from
-# ``torch.linalg.pinv``, in float64 so that the Moore–Penrose conditions hold. ``|·|`` is
-# taken per trial before averaging, so that signs that differ between trials do not
-# cancel. The caller's encoder is not modified (a frozen copy does the work).
-maps = jacobian_pinv_map(encoder, test.X[:32], aggregate="mean", transform="abs",
-                         double_precision=True, info=test.info, verbose=False)
-print(maps.pinv)
-print(f"Moore–Penrose conditions hold in {maps.conditions.all(axis=1).mean():.0%} "
-      "of the trials")
+# The encoder's input enters only through its in-band Fourier coefficients, so its
+# Jacobians come from the gradients with respect to those (equal to autograd's); the
+# pseudo-inverses are ``torch.linalg.pinv``'s, in float64 so that the Moore–Penrose
+# conditions hold. ``|·|`` is taken per trial before averaging, so that signs that differ
+# between trials do not cancel. The caller's encoder is not modified.
+first = test.select(idx=np.arange(32))
+jacobian, pinv = compute_jacobian_pinv_maps(encoder, first, aggregate="mean", transform="abs",
+                                            double_precision=True, verbose=False)
+print(pinv)
+conditions = pinv.coords["moore_penrose"]  # (n_trials, 4) booleans
+print(f"Moore–Penrose conditions hold in {conditions.all(axis=1).mean():.0%} of the trials")
 
 # %%
 # One scalp map per latent: mean ``|J^+|`` over the 32 trials and over time.
-fig = plot_jacobian_maps(maps, show=False)
+fig = plot_jacobian_maps(pinv, show=False)
 
 # %%
 # The same for the Jacobian itself.
-fig = plot_jacobian_maps(maps.jacobian, title="Jacobian map per latent", show=False)
+fig = plot_jacobian_maps(jacobian, title="Jacobian map per latent", show=False)
+
+# %%
+# Each latent's map is a channel × time array on the trials' time axis (the cue at 0 s,
+# the trials start at ``tmin`` = -0.5 s), so it converts to one MNE Evoked per latent and
+# MNE draws it at chosen times:
+evokeds = pinv.to_evoked()  # {"0": EvokedArray, "1": ..., "2": ...}
+print(evokeds["0"])
+fig = pinv.plot_topomap(times=[0.0, 1.0, 2.0], item=0, show=False)
 
 # %%
 # Against the simulated sources
@@ -93,8 +108,8 @@ fig = plot_jacobian_maps(maps.jacobian, title="Jacobian map per latent", show=Fa
 # them out (AUC 0.5 = chance).
 connected = np.broadcast_to(sim.ground_truth.chan.any(axis=0), (3, len(test.info["ch_names"])))
 print("connected channels:", [ch for ch, c in zip(test.info["ch_names"], connected[0]) if c])
-for name, m in (("pinv", maps.pinv), ("jacobian", maps.jacobian)):
-    cmap = channel_map(m, transform="abs", reduce="mean")
+for name, m in (("pinv", pinv), ("jacobian", jacobian)):
+    cmap = reduce_to_channels(m, transform="abs", reduce="mean")
     stats = connected_stats(cmap, connected)
     print(f"{name:>8}: AUC = {attribution_auc(cmap, connected):.2f}, mean connected "
           f"{stats['mean_connected']:.3g} vs non-connected {stats['mean_nonconnected']:.3g}")

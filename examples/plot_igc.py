@@ -26,7 +26,7 @@ settings (4 baselines, 16 to 64 quadrature points); the paper's defaults are hea
 
 import numpy as np
 
-from neuroxai.attribution.igc import compute_igc, igc_roi_sums
+from neuroxai.attribution.igc import compute_igc, compute_igc_channel_sums, compute_igc_roi_sums
 from neuroxai.data import simulate_bcic_iv_2a
 from neuroxai.models import load_pretrained
 from neuroxai.viz.figures import default_rois, plot_igc_topomaps
@@ -39,14 +39,16 @@ test = sim.trials.select("1test", idx=np.arange(64))
 # Time-domain IGC
 # ---------------
 # Baselines are trials drawn once (seeded) from the data, shared by every trial, which
-# is what makes the baseline term cancel exactly.
-igc_time = compute_igc(model, test.X, test.y, n_baselines=4, n_steps=16, domain="time",
-                       info=test.info, sfreq=test.info["sfreq"],
-                       class_names=list(test.class_names), seed=0, verbose=False)
+# is what makes the baseline term cancel exactly. The trials carry their labels, class
+# names, sampling rate and ``tmin``.
+igc_time = compute_igc(model, test, n_baselines=4, n_steps=16, domain="time", seed=0,
+                       verbose=False)
 print(igc_time)
 c = igc_time.coords
-for name, r, s in zip(c["class"], c["correlation"], c["attribution_sum"]):
-    print(f"{name:>10}: r = {r:+.3f}, sum of IGC cells = {s:+.3f}")
+for name, r, s, e in zip(c["class"], c["correlation"], c["attribution_sum"],
+                         c["completeness_error"]):
+    # completeness (the IGC axiom): the cells sum to r up to the quadrature error
+    print(f"{name:>10}: r = {r:+.3f}, sum of IGC cells = {s:+.3f}, error = {e:+.1e}")
 
 # %%
 # The figure draws each class's IGC summed over time per channel, and splits its
@@ -55,10 +57,10 @@ for name, r, s in zip(c["class"], c["correlation"], c["attribution_sum"]):
 fig = plot_igc_topomaps(igc_time, show=False)
 
 # %%
-# The ROI sums are a plain table (:func:`~neuroxai.attribution.igc.igc_roi_sums`); any
-# partition of the channels adds up to the same total.
+# The ROI sums are a plain table (:func:`~neuroxai.attribution.igc.compute_igc_roi_sums`);
+# any partition of the channels adds up to the same total.
 rois = default_rois(test.info["ch_names"])
-sums = igc_roi_sums(igc_time, rois=rois)
+sums = compute_igc_roi_sums(igc_time, rois=rois)
 sums["total"] = sums.sum(axis=1)
 sums["r"] = igc_time.coords["correlation"]
 print(sums.round(3))
@@ -72,9 +74,8 @@ print(sums.round(3))
 # quadrature points than the time-domain paths (one baseline keeps it cheap: 64 trials ×
 # 1 baseline × 64 points). Summed over the mu and beta bands, the maps show
 # which rhythm at which electrodes carries each class's correlation.
-igc_spec = compute_igc(model, test.X, test.y, baselines="zeros", n_steps=64,
-                       domain="spectral", info=test.info, sfreq=test.info["sfreq"],
-                       class_names=list(test.class_names), verbose=False)
+igc_spec = compute_igc(model, test, baselines="zeros", n_steps=64, domain="spectral",
+                       verbose=False)
 print(igc_spec)
 c = igc_spec.coords
 print("r          :", np.round(c["correlation"], 3))
@@ -83,11 +84,16 @@ print("sum cells  :", np.round(c["attribution_sum"], 3))
 print("error      :", np.round(c["completeness_error"], 3))
 
 # %%
-fig = plot_igc_topomaps(igc_spec, bands={"mu (8-13 Hz)": (8, 13), "beta (18-26 Hz)": (18, 26)},
-                        show=False)
+# The maps are the channel x band sums of
+# :func:`~neuroxai.attribution.igc.compute_igc_channel_sums`.
+topo_bands = {"mu (8-13 Hz)": (8, 13), "beta (18-26 Hz)": (18, 26)}
+per_band = compute_igc_channel_sums(igc_spec, bands=topo_bands)
+print(per_band)
+fig = plot_igc_topomaps(igc_spec, bands=topo_bands, show=False)
 
 # %%
-# Band sums per ROI, as a table: rows are classes, columns (ROI, band). Bands are
-# half-open (``fmin <= f < fmax``) so that adjacent bands never share a bin.
-bands = {"theta": (4, 8), "mu": (8, 14), "beta": (14, 30), "gamma": (30, 40)}
-print(igc_roi_sums(igc_spec, rois=rois, bands=bands).round(3).T)
+# Band sums per ROI, as a table: rows are classes, columns (ROI, band). Bands include
+# both edges, ``fmin <= f <= fmax`` (as MNE's ``fmin``/``fmax``), so bands that must not
+# share a bin must not share an edge.
+bands = {"theta": (4, 7), "mu": (8, 13), "beta": (14, 30), "gamma": (31, 40)}
+print(compute_igc_roi_sums(igc_spec, rois=rois, bands=bands).round(3).T)

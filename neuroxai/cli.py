@@ -90,6 +90,8 @@ def build_parser():
                     help="trials for the randomisation checks (>= 2)")
     rp.add_argument("--n-splits", type=_int(2), default=5,
                     help="cross-validation folds when a model is trained here")
+    rp.add_argument("--n-epochs", type=_int(1), default=30,
+                    help="training epochs when a model is trained here")
     rp.add_argument("--no-encoder", action="store_true", help="skip the CEBRA-style encoder")
     rp.add_argument("--no-igc", action="store_true", help="skip Integrated Gradient Correlation")
     gp = sub.add_parser("group", help="group-level maps over subjects and their cluster "
@@ -169,6 +171,7 @@ def _run(args):
     if args.command == "report":
         kw.update(methods=args.methods, n_sanity_trials=args.sanity_trials,
                   encoder=not args.no_encoder, igc=not args.no_igc, n_splits=args.n_splits,
+                  n_epochs=args.n_epochs,
                   subject=args.subject, task=args.task)
         if args.epochs is not None:
             kw["trials"] = _read_epochs(args.epochs)

@@ -7,12 +7,19 @@ import torch
 from torch import nn
 
 from neuroxai._utils import (
+    InvalidInputError,
     NonFiniteError,
     ShapeError,
     TargetError,
     UnknownNameError,
 )
-from neuroxai.attribution.igc import compute_igc, igc_roi_sums
+from neuroxai.attribution.igc import (
+    _compute_igc,
+    compute_igc,
+    compute_igc_channel_sums,
+    compute_igc_roi_sums,
+    igc_roi_sums,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -25,10 +32,13 @@ def _info(sfreq=250.0):
     return mne.create_info(N_CHANS, sfreq, "eeg")
 
 
-def _igc(model, X, y, **kw):
-    """compute_igc on arrays sampled at 250 Hz, first sample at the event."""
+def _igc(model, X, y, engine=None, **kw):
+    """compute_igc on arrays sampled at 250 Hz, first sample at the event; with ``engine``,
+    the private entry point that forces the path-sum engine."""
     kw.setdefault("info", _info())
     kw.setdefault("tmin", 0.0)
+    if engine is not None:
+        return _compute_igc(model, X, y, engine=engine, **kw)
     return compute_igc(model, X, y, **kw)
 
 
@@ -248,18 +258,49 @@ def test_batch_size_and_seed(shallow, data):
                               runs[0].params["baseline_indices"])
 
 
+@pytest.mark.parametrize("n_trials,K,n_steps,batch_size,pairs", [
+    (5, 3, 4, 1, None), (5, 3, 4, 7, None), (5, 3, 4, 8, None), (4, 2, 5, 1000, None),
+    (5, 3, 4, None, 2), (1, 1, 3, 2, None)])
+def test_point_batcher_covers_every_point_once(n_trials, K, n_steps, batch_size, pairs):
+    """Against a plain enumeration of the (trial, baseline, step) points, trial-major."""
+    from neuroxai.attribution._igc_paths import _PointBatcher
+
+    batcher = _PointBatcher(n_trials, K, n_steps, batch_size, torch.device("cpu"), pairs)
+    trial, base, step = np.meshgrid(np.arange(n_trials), np.arange(K), np.arange(n_steps),
+                                    indexing="ij")
+    batches = list(batcher)
+    assert len(batches) == len(batcher)
+    n = np.concatenate([b.n.numpy() for b in batches])
+    s = np.concatenate([b.s.numpy() for b in batches])
+    k = np.concatenate([b.pk[b.q_loc].numpy() for b in batches])
+    np.testing.assert_array_equal(n, trial.ravel())
+    np.testing.assert_array_equal(s, step.ravel())
+    np.testing.assert_array_equal(k, base.ravel())
+    for b in batches:  # the pair of every point is the pair of its trial
+        np.testing.assert_array_equal(b.pn[b.q_loc].numpy(), b.n.numpy())
+        if b.aligned:  # whole pairs only
+            assert b.size == b.n_pairs * n_steps
+    # each pair's first step is in exactly one batch; each trial is completed once
+    assert sum(int(b.first.sum()) for b in batches) == n_trials * K
+    assert sum(b.n_done for b in batches) == n_trials
+    if pairs is not None:
+        assert all(b.size == pairs * n_steps for b in batches[:-1])
+
+
 @pytest.mark.parametrize("domain", ["time", "spectral"])
 @pytest.mark.parametrize("transform", [None, "log_softmax"])
 def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, domain,
                                                                transform):
-    from neuroxai.attribution.igc import _quadratic_head
+    from neuroxai.attribution._igc_prefix import _quadratic_head
 
     X, y = data
     kw = dict(n_baselines=3, n_steps=5, domain=domain, output_transform=transform)
-    fast = _igc(shallow, X, y, **kw)
-    slow = _igc(shallow, X, y, _shortcut=False, **kw)
+    fast = _igc(shallow, X, y, engine="closed_form", **kw)
+    slow = _igc(shallow, X, y, engine="generic", **kw)
     np.testing.assert_allclose(fast.data, slow.data, rtol=1e-9,
                                atol=1e-12 * np.abs(slow.data).max())
+    # the public entry point picks the closed form on this head by itself
+    np.testing.assert_array_equal(_igc(shallow, X, y, **kw).data, fast.data)
     # the shortcut is recognised on ShallowFBCSPNet's head and refused elsewhere
     children = list(shallow.children())
     rest = torch.nn.Sequential(*children[4:])
@@ -269,6 +310,8 @@ def test_square_pool_shortcut_equals_backprop_through_the_head(shallow, data, do
     assert _quadratic_head(rest, u_shape, torch.float64, cpu) is not None
     assert _quadratic_head(torch.nn.Sequential(torch.nn.Tanh(), *children[5:]), u_shape,
                            torch.float64, cpu) is None
+    with pytest.raises(InvalidInputError, match="closed_form"):
+        _igc(TinyNet().double().eval(), X, y, engine="closed_form", **kw)
 
 
 def test_float32_model_and_transform(data):
@@ -292,25 +335,85 @@ def test_roi_and_band_sums_are_additive(shallow, data):
     X, y = data
     info = mne.create_info(["C3", "Cz", "C4"], 250.0, "eeg")
     a = _igc(shallow, X, y, n_baselines=3, n_steps=8, domain="spectral", info=info)
+    freqs = a.coords["freq"]  # 0, 1.25, 2.5, ... Hz
     total = a.data.sum(axis=(1, 2))
     rois = {"left": ["C3"], "rest": [1, "C4"]}
-    bands = {"low": (0, 8), "mu": (8, 13), "high": (13, 1e3)}
-    df = igc_roi_sums(a, rois, bands)
+    # both edges are in the band, and these bands share no edge: a partition of the bins
+    bands = {"low": (0, 7.5), "mu": (8.75, 12.5), "high": (13.75, 125)}
+    df = compute_igc_roi_sums(a, rois, bands)
     assert list(df.index) == ["0", "1", "2"]
     np.testing.assert_allclose(df.to_numpy().sum(axis=1), total, rtol=1e-12)
     np.testing.assert_allclose(df["left"].to_numpy().sum(1), a.data[:, 0].sum(1), rtol=1e-12)
-    mu = (a.coords["freq"] >= 8) & (a.coords["freq"] < 13)
+    mu = np.isin(freqs, [8.75, 10.0, 11.25, 12.5])  # the bins of [8.75, 12.5] Hz
     assert df[("rest", "mu")].to_numpy() == pytest.approx(a.data[:, 1:, mu].sum(axis=(1, 2)))
-    np.testing.assert_allclose(igc_roi_sums(a)["all"], total, rtol=1e-12)
+    # adjacent bands with a shared edge count the edge bin (10 Hz) in both
+    shared = compute_igc_roi_sums(a, None, {"a": (8.75, 10), "b": (10, 12.5)})
+    np.testing.assert_allclose(shared.to_numpy().sum(1), a.data[:, :, mu].sum(axis=(1, 2))
+                               + a.data[:, :, freqs == 10].sum(axis=(1, 2)), rtol=1e-12)
+    with pytest.raises(InvalidInputError, match="frequency bin"):
+        compute_igc_roi_sums(a, None, {"gap": (8, 8.5)})  # no bin between 7.5 and 8.75
+    np.testing.assert_allclose(compute_igc_roi_sums(a)["all"], total, rtol=1e-12)
     spectra = a.to_spectrum()
     assert set(spectra) == {"0", "1", "2"}
     with pytest.raises(UnknownNameError, match="Valid channels"):
-        igc_roi_sums(a, {"x": ["Oz"]})
+        compute_igc_roi_sums(a, {"x": ["Oz"]})
     a_time = _igc(shallow, X, y, n_baselines=2, n_steps=2)
     with pytest.raises(Exception, match="spectral"):
-        igc_roi_sums(a_time, None, bands)
-    np.testing.assert_allclose(igc_roi_sums(a_time, {"a": [0], "b": [1, 2]}).sum(axis=1),
-                               a_time.data.sum(axis=(1, 2)), rtol=1e-12)
+        compute_igc_roi_sums(a_time, None, bands)
+    np.testing.assert_allclose(
+        compute_igc_roi_sums(a_time, {"a": [0], "b": [1, 2]}).sum(axis=1),
+        a_time.data.sum(axis=(1, 2)), rtol=1e-12)
+    # the old name still works for one release, with a FutureWarning
+    with pytest.warns(FutureWarning, match="compute_igc_roi_sums"):
+        old = igc_roi_sums(a, rois, bands)
+    assert old.equals(df)
+
+
+@pytest.mark.filterwarnings("ignore:IGC. the cells miss")
+def test_roi_partition_with_phase_term_adds_up_to_r(shallow, data):
+    import mne
+
+    X, y = data
+    info = mne.create_info(["C3", "Cz", "C4"], 250.0, "eeg")
+    a = _igc(shallow, X, y, n_baselines=3, n_steps=8, domain="spectral", info=info)
+    df = compute_igc_roi_sums(a, {"left": ["C3"]}, other="other", phase_term=True)
+    assert list(df.columns) == ["left", "other", "phase term R"]
+    np.testing.assert_allclose(df["other"], a.data[:, 1:].sum(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(df["phase term R"], a.coords["phase_term"])
+    r = a.coords["correlation"]
+    np.testing.assert_allclose(df.sum(axis=1), r - a.coords["completeness_error"], rtol=1e-12)
+    with pytest.raises(InvalidInputError, match="several groups"):
+        compute_igc_roi_sums(a, {"a": ["C3", "Cz"], "b": ["Cz"]}, other="other")
+    with pytest.raises(InvalidInputError, match="already"):
+        compute_igc_roi_sums(a, {"other": ["C3"]}, other="other")
+    with pytest.raises(InvalidInputError, match="bands"):
+        compute_igc_roi_sums(a, None, {"mu": (8.75, 12.5)}, phase_term=True)
+
+
+@pytest.mark.filterwarnings("ignore:IGC. the cells miss")
+def test_channel_sums_per_band(shallow, data):
+    X, y = data
+    a = _igc(shallow, X, y, n_baselines=3, n_steps=8, domain="spectral")
+    freqs = a.coords["freq"]
+    s = compute_igc_channel_sums(a, {"mu": (8.75, 12.5), "beta": (13.75, 30)})
+    assert s.dims == ("class", "chan", "band") and s.shape == (N_CLASSES, N_CHANS, 2)
+    assert s.coords["band"] == ["mu", "beta"]
+    assert s.coords["band_edges"] == [(8.75, 12.5), (13.75, 30.0)]
+    mu = (freqs >= 8.75) & (freqs <= 12.5)  # inclusive: 12.5 Hz is in
+    assert mu.sum() == 4
+    np.testing.assert_allclose(s.data[..., 0], a.data[:, :, mu].sum(axis=2), rtol=1e-12)
+    whole = compute_igc_channel_sums(a)
+    assert whole.coords["band"] == ["all"]
+    np.testing.assert_allclose(whole.data.sum(axis=(1, 2)), a.coords["attribution_sum"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(whole.coords["correlation"], a.coords["correlation"])
+    a_time = _igc(shallow, X, y, n_baselines=2, n_steps=2)
+    np.testing.assert_allclose(compute_igc_channel_sums(a_time).data[..., 0],
+                               a_time.data.sum(axis=2), rtol=1e-12)
+    with pytest.raises(InvalidInputError, match="spectral"):
+        compute_igc_channel_sums(a_time, {"mu": (8, 13)})
+    with pytest.raises(InvalidInputError, match="compute_igc"):
+        compute_igc_channel_sums(a.data)
 
 
 # ------------------------------------------------------------------------- bad input

@@ -143,25 +143,29 @@ def test_method_agreement_errors(info):
 
 # --------------------------------------------------------------------------- sanity checks
 LAYERS = ["final_layer", "bnorm", "conv_spat", "conv_time"]
+ABOVE = dict(checked=True, accuracy=0.92, chance=0.5, p_value=7.6e-10, n=48, alpha=0.05,
+             above_chance=True, source="held out")
+AT_CHANCE = dict(ABOVE, accuracy=0.5, p_value=0.56, above_chance=False)
 
 
-def _result(test, method, means, levels, seed=0, n=12):
+def _result(test, method, means, levels, seed=0, n=12, gate=ABOVE, n_classes=4):
     rng = np.random.default_rng(seed)
     sc = np.asarray(means, float)[:, None] + 0.1 * rng.standard_normal((len(means), n))
     ci = np.stack([sc.mean(1) - 0.05, sc.mean(1) + 0.07], axis=1)
-    return RandomizationResult(test=test, method=method, levels=levels,
-                               scores={"pearson": sc, "spearman": sc * 0.9},
-                               ci={"pearson": ci, "spearman": ci * 0.9})
+    return RandomizationResult(
+        test=test, method=method, levels=levels, n_classes=n_classes, model_accuracy=gate,
+        scores={"pearson": sc, "spearman": sc * 0.9, "spearman_abs_partial": sc * 0.8},
+        ci={"pearson": ci, "spearman": ci * 0.9, "spearman_abs_partial": ci * 0.8})
 
 
-def _sanity_results():
+def _sanity_results(gate=ABOVE):
     return [
-        _result("label", "saliency", [0.2], ["labels"], 1),
-        _result("full", "saliency", [0.1], ["all layers"], 2),
-        _result("cascading", "saliency", [0.8, 0.5, 0.3, 0.1], LAYERS, 3),
-        _result("label", "guided_backprop", [0.9], ["labels"], 4),
-        _result("full", "guided_backprop", [0.7], ["all layers"], 5),
-        _result("cascading", "guided_backprop", [0.95, 0.9, 0.85, 0.8], LAYERS, 6),
+        _result("label", "saliency", [0.2], ["labels"], 1, gate=gate),
+        _result("full", "saliency", [0.1], ["all layers"], 2, gate=gate),
+        _result("cascading", "saliency", [0.8, 0.5, 0.3, 0.1], LAYERS, 3, gate=gate),
+        _result("label", "guided_backprop", [0.9], ["labels"], 4, gate=gate),
+        _result("full", "guided_backprop", [0.7], ["all layers"], 5, gate=gate),
+        _result("cascading", "guided_backprop", [0.95, 0.9, 0.85, 0.8], LAYERS, 6, gate=gate),
     ]
 
 
@@ -169,52 +173,95 @@ def _bars(ax):
     return [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() > 0]
 
 
-def test_sanity_checks_bars_curves_threshold():
+def test_sanity_checks_bars_curves_threshold_both_measures():
     results = _sanity_results()
     fig = plot_sanity_checks(results, show=False)
     assert isinstance(fig, Figure)
     ax_bar, ax_curve = fig.axes[:2]
-    for ax in (ax_bar, ax_curve):
-        hlines = [ln for ln in ax.lines if np.allclose(ln.get_ydata(), 0.5)]
-        assert hlines and hlines[0].get_linestyle() == "--"
-    # bars: label then full; within a group saliency then guided_backprop
-    heights = [b.get_height() for b in _bars(ax_bar)]
+    for ax in (ax_bar, ax_curve):  # the rule |r| < t: lines at +t and -t
+        levels = sorted(float(ln.get_ydata()[0]) for ln in ax.lines
+                        if ln.get_linestyle() == "--" and len(ln.get_xdata()) == 2)
+        assert levels == [-0.5, 0.5]
+    # bars: label then full; per method the signed then the unsigned measure (hatched)
     by = {(r.test, r.method): r for r in results}
     order = [("label", "saliency"), ("label", "guided_backprop"), ("full", "saliency"),
              ("full", "guided_backprop")]
-    assert heights == pytest.approx([by[k].scores["pearson"].mean() for k in order])
-    assert [b.get_facecolor() for b in _bars(ax_bar)][:2] != [(0, 0, 0, 1)] * 2
-    # error bars span the bootstrap CI
+    bars = _bars(ax_bar)
+    want = [by[k].mean[m][0] for k in order for m in ("pearson", "spearman_abs_partial")]
+    assert [b.get_height() for b in bars] == pytest.approx(want)
+    assert [bool(b.get_hatch()) for b in bars] == [False, True] * 4
+    # error bars span the bootstrap CI the results report
     caps = sorted(y for ln in ax_bar.lines if ln.get_marker() == "_" for y in ln.get_ydata())
-    cis = sorted(float(v) for k in order for v in by[k].ci["pearson"][0])
+    cis = sorted(float(v) for k in order for m in ("pearson", "spearman_abs_partial")
+                 for v in by[k].ci[m][0])
     assert caps == pytest.approx(cis)
-    # failing bars (mean >= 0.5) are marked
+    # failing checks (the results' own verdicts) are marked
+    assert [by[k].verdict for k in order] == ["PASS", "FAIL", "PASS", "FAIL"]
     assert _texts(ax_bar).count("FAIL") == 2
-    # cascading curves: one per method, y = mean per level, layer names on the x axis
+    # cascading curves: signed solid, unsigned dashed, y = the results' level means
     curves = [ln for ln in ax_curve.lines if len(ln.get_xdata()) == 4]
-    assert len(curves) == 2
-    np.testing.assert_allclose(curves[0].get_ydata(), by["cascading", "saliency"].scores[
-        "pearson"].mean(1))
+    assert len(curves) == 4 and [c.get_linestyle() for c in curves] == ["-", "--"] * 2
+    casc = by["cascading", "saliency"]
+    np.testing.assert_allclose(curves[0].get_ydata(), casc.mean["pearson"])
+    np.testing.assert_allclose(curves[1].get_ydata(), casc.mean["spearman_abs_partial"])
     assert [t.get_text() for t in ax_curve.get_xticklabels()] == LAYERS
+    assert [t.get_text() for t in ax_curve.texts] == ["FAIL"]  # guided_backprop's cascade
     legend = [t.get_text() for t in ax_curve.get_legend().get_texts()]
-    assert legend == ["saliency", "guided_backprop", "threshold 0.5"]
-    assert "Pearson r" in ax_bar.get_ylabel()
+    assert legend[:2] == ["saliency", "guided_backprop"] and legend[-1] == "threshold ±0.5"
+    assert any("Pearson r" in t for t in legend) and any("|x| fixed" in t for t in legend)
+    title = fig._suptitle.get_text()
+    assert "Model above chance (accuracy 0.92" in title and "necessary, not sufficient" in title
 
 
-def test_sanity_checks_dataframes_metric_threshold_axes():
+def test_sanity_checks_show_not_above_chance_and_uninformative():
+    results = _sanity_results(gate=AT_CHANCE)
+    fig = plot_sanity_checks(results, show=False)
+    ax_bar, ax_curve = fig.axes[:2]
+    assert _texts(ax_bar) == ["at chance"] * 4 and [t.get_text() for t in ax_curve.texts] == \
+        ["at chance"] * 2
+    title = fig._suptitle.get_text()
+    assert "Model not above chance (accuracy 0.50" in title and "explain noise" in title
+    two = _result("label", "deeplift", [-0.6], ["target"], 7, n_classes=2)
+    assert two.verdict == "UNINFORMATIVE"
+    fig = plot_sanity_checks([two], show=False)
+    assert _texts(fig.axes[0]) == ["uninf."]
+    none = _result("full", "saliency", [0.1], ["all layers"], gate=None)
+    fig = plot_sanity_checks(none, show=False)
+    assert "Model not checked" in fig._suptitle.get_text()
+
+
+def test_sanity_checks_undefined_results_draw_without_warnings():
+    import warnings
+
+    results = [_result("full", "s", [0.1], ["all layers"]),
+               _result("cascading", "s", [0.1, 0.2], ["l1", "l2"])]
+    for r in results:  # constant maps: every similarity undefined
+        r.scores = {k: v * np.nan for k, v in r.scores.items()}
+        r.ci = {k: v * np.nan for k, v in r.ci.items()}
+    assert [r.verdict for r in results] == ["UNDEFINED"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_sanity_checks(results, show=False)
+    assert _texts(fig.axes[0]) == ["undef."] and [t.get_text() for t in fig.axes[1].texts] == [
+        "undef."]
+
+
+def test_sanity_checks_summary_frames_metric_threshold_axes():
     results = _sanity_results()
-    long = pd.concat([r.to_dataframe() for r in results])
-    fig = plot_sanity_checks(long, show=False)
-    heights = [b.get_height() for b in _bars(fig.axes[0])]
-    assert heights[0] == pytest.approx(results[0].scores["pearson"].mean())
     summ = pd.concat([r.summary().assign(test=r.test, method=r.method) for r in results])
+    fig = plot_sanity_checks(summ, show=False)
+    heights = [b.get_height() for b in _bars(fig.axes[0])]
+    assert heights[:2] == pytest.approx([results[0].mean["pearson"][0],
+                                         results[0].mean["spearman_abs_partial"][0]])
+    assert _texts(fig.axes[0]).count("FAIL") == 2
+    assert "accuracy 0.92" in fig._suptitle.get_text()
     fig, axes = plt.subplots(1, 2)
     out = plot_sanity_checks(summ, metric="spearman", threshold=0.3, axes=axes, show=False)
     assert out is fig
     assert any(np.allclose(ln.get_ydata(), 0.3) for ln in axes[1].lines)
     assert [b.get_height() for b in _bars(axes[0])][0] == pytest.approx(
         results[0].scores["spearman"].mean())
-    assert "Spearman" in axes[0].get_ylabel()
+    assert "Spearman" in axes[0].get_ylabel() and "necessary" in axes[0].get_title()
 
 
 def test_sanity_checks_errors():
@@ -226,6 +273,9 @@ def test_sanity_checks_errors():
         plot_sanity_checks(_sanity_results(), metric="kendall", show=False)
     with pytest.raises(InvalidInputError, match="'test' and 'method'"):
         plot_sanity_checks(pd.DataFrame({"pearson": [0.1]}), show=False)
+    long = pd.concat([r.to_dataframe() for r in _sanity_results()])
+    with pytest.raises(InvalidInputError, match="summary"):
+        plot_sanity_checks(long, show=False)
 
 
 # ---------------------------------------------------------------------------- metric table
@@ -344,7 +394,7 @@ def test_igc_spectral_bands_rois_phase_term(info):
     assert out is fig
     assert [ax.get_title().split("\n")[0] for ax in axes[:2]] == CLASSES
     freqs = attr.coords["freq"]
-    mu = attr.data[:, :, (freqs >= 8) & (freqs < 14)].sum(axis=2)  # half-open band sums
+    mu = attr.data[:, :, (freqs >= 8) & (freqs <= 14)].sum(axis=2)  # both band edges included
     clim = axes[0].images[0].get_clim()[1]
     exp_lim = np.percentile(np.abs(mu), 98)
     scale = clim / exp_lim

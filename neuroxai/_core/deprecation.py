@@ -22,3 +22,24 @@ def deprecated_times(times, tmin):
                   "(or the Epochs / Trials themselves).", FutureWarning, stacklevel=4)
     times = np.asarray(times, dtype=float)
     return float(times[0]) if tmin is None and times.size else tmin
+
+
+def warn_renamed(old, new, stacklevel=3):
+    """A FutureWarning that ``old()`` is now ``new()`` (kept for one release)."""
+    warnings.warn(f"{old}() is deprecated and will be removed in the next release; use {new}() "
+                  "instead.", FutureWarning, stacklevel=stacklevel)
+
+
+def deprecated_alias(func, old):
+    """``old``: ``func`` under its former name, warning (FutureWarning) when called."""
+    import functools
+
+    @functools.wraps(func)
+    def alias(*args, **kwargs):
+        warn_renamed(old, func.__name__)
+        return func(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old
+    alias.__doc__ = (f"Deprecated alias of :func:`{func.__name__}`, removed in the next "
+                     "release.")
+    return alias

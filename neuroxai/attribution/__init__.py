@@ -1,15 +1,27 @@
 """Stage 3: attributions (spectral gradients, Haufe patterns, captum methods, IGC, Jacobians)."""
 from ._base import Attribution, read_attribution  # noqa: F401
+from ._linalg import check_moore_penrose_conditions  # noqa: F401
+from .igc import (  # noqa: F401
+    compute_igc,
+    compute_igc_channel_sums,
+    compute_igc_roi_sums,
+    igc_roi_sums,
+)
+
+# JacobianMaps, channel_map, jacobian_pinv_map, jacobian_spatial_patterns and
+# moore_penrose_conditions are deprecated names, removed in the next release
 from .jacobian import (  # noqa: F401
     JacobianMaps,
-    jacobian_spatial_patterns,
     channel_map,
+    compute_jacobian_patterns,
+    compute_jacobian_pinv_maps,
     compute_jacobians,
-    compute_latent_attributions,
     jacobian_pinv_map,
+    jacobian_spatial_patterns,
     moore_penrose_conditions,
+    reduce_to_channels,
 )
-from .igc import compute_igc, igc_roi_sums  # noqa: F401
+from .latent import LATENT_METHODS, compute_latent_attributions  # noqa: F401
 from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
 from .spectral import (  # noqa: F401
     amplitude_spectra,

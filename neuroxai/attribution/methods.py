@@ -39,6 +39,7 @@ from .._core.model import (
     probe_model,
 )
 from .._core.random import seeded
+from .._core.selection import resolve_channel_groups
 from .._core.validation import check_float, check_int, check_seconds
 from .._utils import (
     InvalidInputError,
@@ -589,40 +590,6 @@ def _occlusion(ctx, params):
     return _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
 
 
-def _channel_groups(groups, ctx):
-    if groups is None:
-        return [[c] for c in range(ctx.n_chans)], None
-    if isinstance(groups, dict):
-        labels, groups = list(groups), list(groups.values())
-    else:
-        labels, groups = None, list(groups)
-    out, seen = [], set()
-    for g in groups:
-        g = [g] if isinstance(g, (str, int, np.integer)) else list(g)
-        idx = []
-        for ch in g:
-            if isinstance(ch, str):
-                if ctx.ch_names is None:
-                    raise InvalidInputError(
-                        f"Channel group uses the name {ch!r}, but no info= was given; pass "
-                        "info= or use channel indices.")
-                if ch not in ctx.ch_names:
-                    raise unknown_name("channel", ch, ctx.ch_names)
-                idx.append(ctx.ch_names.index(ch))
-            else:
-                c = int(ch)
-                if not 0 <= c < ctx.n_chans:
-                    raise InvalidInputError(f"Channel index {c} is outside 0..{ctx.n_chans - 1}.")
-                idx.append(c)
-        if not idx:
-            raise InvalidInputError("Channel groups must not be empty.")
-        if seen & set(idx):
-            raise InvalidInputError(f"Channel(s) {sorted(seen & set(idx))} are in several groups.")
-        seen |= set(idx)
-        out.append(idx)
-    return out, labels
-
-
 @_register("feature_ablation",
            "Output drop when each channel (or channel group) is replaced by a baseline "
            "value; the drop is given to every sample of the group.",
@@ -630,7 +597,7 @@ def _channel_groups(groups, ctx):
 def _feature_ablation(ctx, params):
     from captum.attr import FeatureAblation
 
-    groups, labels = _channel_groups(params["groups"], ctx)
+    groups, labels = resolve_channel_groups(params["groups"], ctx.ch_names, ctx.n_chans)
     mask = np.full(ctx.n_chans, len(groups), dtype=np.int64)  # ungrouped channels: last id
     for i, g in enumerate(groups):
         mask[g] = i

@@ -9,3 +9,4 @@ from .similarity import (  # noqa: F401
 )
 from .topomap import ScalpProjector, channel_positions_2d, make_scalp_projector  # noqa: F401
 from .cebra import attribution_auc, check_moore_penrose_conditions, connected_stats  # noqa: F401
+from .agreement import channel_relevance, compute_method_agreement  # noqa: F401

@@ -7,11 +7,12 @@ to (drives) a latent; simulated data provide it.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .._utils import InvalidInputError, ShapeError, check_finite, unknown_name
 from ..attribution._base import Attribution
-from ..attribution.jacobian import moore_penrose_conditions
+
+# one implementation, in the attribution stage (whose pinv maps it checks); re-exported here
+from ..attribution._linalg import check_moore_penrose_conditions
 
 __all__ = ["connected_stats", "attribution_auc", "check_moore_penrose_conditions"]
 
@@ -28,7 +29,7 @@ def _map_and_truth(attribution, ground_truth, transform):
                 raise ShapeError(
                     f"ground_truth has axes {ground_truth.dims}, the attribution "
                     f"{attribution.dims}; "
-                    "reduce the attribution first (e.g. neuroxai.attribution.jacobian.channel_map)."
+                    "reduce the attribution first (e.g. neuroxai.attribution.reduce_to_channels)."
                 )
     else:
         values = np.asarray(attribution, dtype=float)
@@ -36,7 +37,8 @@ def _map_and_truth(attribution, ground_truth, transform):
     if truth.shape != values.shape:
         raise ShapeError(
             f"ground_truth has shape {truth.shape} but the attribution has {values.shape}. A "
-            "(latent, chan) truth needs a (latent, chan) map: reduce time with channel_map()."
+            "(latent, chan) truth needs a (latent, chan) map: reduce time with "
+            "reduce_to_channels()."
         )
     if truth.dtype != bool:
         if not np.all(np.isin(truth, (0, 1))):
@@ -120,51 +122,3 @@ def attribution_auc(attribution, ground_truth, transform="abs"):
 
     values, truth = _map_and_truth(attribution, ground_truth, transform)
     return float(roc_auc_score(truth.ravel(), values.ravel()))
-
-
-def check_moore_penrose_conditions(A, A_pinv, rtol=None, atol=0.0):
-    """Check the four Moore–Penrose conditions for each matrix of a stack.
-
-    Parameters
-    ----------
-    A : array, shape (n_samples, m, k) or (m, k)
-        Matrices, e.g. per-trial Jacobians ``(n_latents, n_chans * n_times)``.
-    A_pinv : array, shape (n_samples, k, m) or (k, m)
-        Candidate pseudo-inverses. A non-square ``A_pinv`` given with the shape
-        of ``A`` (CEBRA's and :func:`jacobian_pinv_map`'s transposed layout) is
-        transposed first.
-    rtol : float | None
-        Relative tolerance on the Frobenius norm of each residual, e.g.
-        ``||A A+ A - A|| <= atol + rtol ||A||``. ``None``: ``1e-3`` if either
-        input is float32 (or lower precision), else ``1e-7``.
-    atol : float
-        Absolute tolerance.
-
-    Returns
-    -------
-    ok : ndarray of bool, shape (n_samples, 4)
-        Per sample: ``A A+ A = A``, ``A+ A A+ = A+``, ``(A A+)^H = A A+``,
-        ``(A+ A)^H = A+ A``. Computed in float64 without forming the ``k x k``
-        matrix ``A+ A``.
-    """
-    A = torch.as_tensor(np.asarray(A))
-    P = torch.as_tensor(np.asarray(A_pinv))
-    if A.ndim == 2:
-        A, P = A[None], P[None] if P.ndim == 2 else P
-    if A.ndim != 3 or P.ndim != 3 or len(A) != len(P):
-        raise ShapeError(
-            f"A must be (n_samples, m, k) and A_pinv (n_samples, k, m); got {tuple(A.shape)} and "
-            f"{tuple(P.shape)}."
-        )
-    m, k = A.shape[1:]
-    if P.shape[1:] == (m, k) and m != k:
-        P = P.transpose(1, 2)
-    if P.shape[1:] != (k, m):
-        raise ShapeError(f"A_pinv must have shape (n_samples, {k}, {m}), got {tuple(P.shape)}.")
-    if not (A.is_floating_point() or A.is_complex()):
-        A = A.to(torch.float64)
-    if not (P.is_floating_point() or P.is_complex()):
-        P = P.to(torch.float64)
-    check_finite(A, "A")
-    check_finite(P, "A_pinv")
-    return moore_penrose_conditions(A, P, rtol=rtol, atol=atol).numpy()

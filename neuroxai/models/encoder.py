@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._core.random import check_seed, seeded
+from .._core.validation import check_float, check_int, check_option
 from .._utils import (
     InvalidInputError,
     ModelMismatchError,
@@ -39,9 +42,41 @@ from .._utils import (
     verbose,
 )
 
-__all__ = ["ContrastiveEEGEncoder", "infonce_loss", "train_encoder", "save_encoder", "load_encoder"]
+__all__ = ["ContrastiveEEGEncoder", "SpectralFrontEnd", "infonce_loss", "train_encoder",
+           "save_encoder", "load_encoder"]
 
 _FORMAT_VERSION = 1
+
+
+class SpectralFrontEnd(NamedTuple):
+    """How an encoder's input enters it: only through a band of its Fourier coefficients.
+
+    The protocol behind :meth:`ContrastiveEEGEncoder.spectral_front_end`: a model whose
+    output depends on a trial ``x`` (``n_chans x n_times``) only through
+    ``spectrum(x) == scale * torch.fft.rfft(x)[..., lo:hi]`` may return one from a
+    ``spectral_front_end()`` method. The Jacobian of such a model factors through those
+    coefficients, which :func:`~neuroxai.attribution.jacobian.compute_jacobian_pinv_maps`
+    exploits (equal to the generic autograd route to rounding, several times faster).
+
+    Attributes
+    ----------
+    lo, hi : int
+        The rfft bins ``lo:hi`` the model reads.
+    scale : float
+        ``spectrum(x) / rfft(x)[..., lo:hi]``.
+    spectrum : callable
+        ``x (batch, n_chans, n_times) -> (batch, n_chans, hi - lo)`` complex.
+    coefficient_jacobian : callable
+        ``spectrum(x) -> (batch, n_latents, n_chans, hi - lo)`` complex: the gradients of
+        the outputs w.r.t. the coefficients, in PyTorch's convention for a complex input
+        (``d/d Re + 1j d/d Im``).
+    """
+
+    lo: int
+    hi: int
+    scale: float
+    spectrum: Callable
+    coefficient_jacobian: Callable
 
 
 class ContrastiveEEGEncoder(nn.Module):
@@ -65,7 +100,7 @@ class ContrastiveEEGEncoder(nn.Module):
     n_bands : int
         Number of learned frequency bands (shared by all spatial filters).
     sfreq : float
-        Sampling frequency in Hz (to place the bands).
+        Sampling frequency of the trials in Hz (required: it places the bands in Hz).
     fmin, fmax : float
         Frequency range the bands cover, in Hz.
     n_hidden : int
@@ -97,8 +132,8 @@ class ContrastiveEEGEncoder(nn.Module):
                 "sampling rate, e.g. info['sfreq']).")
         for name, val in [("n_chans", n_chans), ("n_times", n_times), ("n_latents", n_latents),
                           ("n_spatial", n_spatial), ("n_bands", n_bands), ("n_hidden", n_hidden)]:
-            if int(val) != val or val < 1:
-                raise InvalidInputError(f"{name} must be a positive integer, got {val!r}.")
+            check_int(val, name, 1)
+        sfreq = check_float(sfreq, "sfreq", 0.0, low_open=True)
         freqs = np.fft.rfftfreq(int(n_times), 1.0 / float(sfreq))
         sel = np.flatnonzero((freqs >= fmin) & (freqs <= fmax))
         if not 0 <= fmin < fmax or len(sel) < 1:
@@ -107,7 +142,7 @@ class ContrastiveEEGEncoder(nn.Module):
                 f"[fmin, fmax] = [{fmin}, {fmax}] Hz; choose 0 <= fmin < fmax <= sfreq / 2."
             )
         self.n_chans, self.n_times, self.n_latents = int(n_chans), int(n_times), int(n_latents)
-        self.n_outputs = self.n_latents
+        self.n_outputs, self.sfreq = self.n_latents, sfreq  # braindecode's model attributes
         self._kwargs = dict(
             n_chans=int(n_chans), n_times=int(n_times), n_latents=int(n_latents),
             n_spatial=int(n_spatial), n_bands=int(n_bands), sfreq=float(sfreq), fmin=float(fmin),
@@ -134,6 +169,22 @@ class ContrastiveEEGEncoder(nn.Module):
     def get_config(self):
         """Constructor kwargs (JSON-serialisable) that rebuild this encoder."""
         return dict(self._kwargs)
+
+    def spectral_front_end(self):
+        """The band of Fourier coefficients through which the input enters.
+
+        Returns
+        -------
+        front_end : SpectralFrontEnd | None
+            ``None`` for a subclass (which may change :meth:`forward`) unless it overrides
+            this method to say it keeps the front end.
+        """
+        if type(self) is not ContrastiveEEGEncoder:
+            return None
+        # spectrum() is rfft(x * input_scale, norm="forward")
+        return SpectralFrontEnd(self._bins[0], self._bins[1],
+                                float(self.input_scale) / self.n_times, self.spectrum,
+                                self.coefficient_jacobian)
 
     def spectrum(self, x):
         """Scaled Fourier coefficients in ``[fmin, fmax]``, ``(batch, n_chans, n_freqs)``."""
@@ -268,6 +319,37 @@ class _PositiveSampler:
         return out
 
 
+def _check_positives(y, n, time_offset):
+    """Every reference has a positive: >= 2 trials per class (or in all), ``time_offset``."""
+    if y is not None:
+        labels, counts = np.unique(y, return_counts=True)
+        if np.any(counts < 2):
+            raise InvalidInputError(
+                f"Class(es) {labels[counts < 2].tolist()} have fewer than 2 trials, so they have "
+                "no positive pair. Drop them or pass positives='time' for time-contrastive "
+                "training.")
+    elif n < 2:
+        raise InvalidInputError("Time-contrastive training needs at least 2 trials.")
+    if time_offset is None:
+        return None if y is not None else 1
+    return check_int(time_offset, "time_offset", 1)
+
+
+def _build_encoder(trials, n_latents, encoder_kwargs, seed, device):
+    """A seeded encoder for these trials (rate from the trials), input scaled to unit SD."""
+    kwargs = dict(encoder_kwargs or {})
+    if kwargs.get("sfreq", trials.sfreq) != trials.sfreq:
+        raise InvalidInputError(f"encoder_kwargs sfreq={kwargs['sfreq']} contradicts the "
+                                f"trials' sampling rate {trials.sfreq} Hz; leave it out.")
+    _, n_chans, n_times = trials.X.shape
+    kwargs.update(n_chans=n_chans, n_times=n_times, n_latents=n_latents, sfreq=trials.sfreq)
+    with seeded(seed):  # the initialisation, without touching the global RNG
+        encoder = ContrastiveEEGEncoder(**kwargs)
+    std = float(trials.X.std())
+    encoder.input_scale.fill_(1.0 / std if std > 0 else 1.0)
+    return encoder.to(device).train()
+
+
 @verbose
 def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, temperature=1.0,
                   time_offset=None, learning_rate=3e-3, seed=0, device="cpu",
@@ -283,10 +365,6 @@ def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, tem
         bands in Hz) comes from it: an array needs ``info``.
     y : array, shape (n_trials,) | None
         Class labels of an array's trials (ints, event codes or names).
-    positives : "auto" | "labels" | "time"
-        ``"labels"``: positives are trials of the same class (CEBRA's discrete-label
-        sampling); ``"time"``: trials within ``time_offset`` positions
-        (time-contrastive sampling); ``"auto"``: labels when the trials have them.
     n_latents : int
         Embedding dimension (3 for plotting, 8 for analysis are typical).
     n_steps : int
@@ -296,8 +374,8 @@ def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, tem
     temperature : float
         InfoNCE temperature (CEBRA's default is 1).
     time_offset : int | None
-        Positives lie within this many positions (of the same class if ``y`` is
-        given). ``None`` means any trial of the same class with ``y`` and 1 (the
+        Positives lie within this many positions (of the same class with label
+        positives). ``None`` means any trial of the same class with labels and 1 (the
         neighbouring trials) without.
     learning_rate : float
         Adam learning rate.
@@ -309,6 +387,10 @@ def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, tem
     encoder_kwargs : dict | None
         Extra constructor arguments of :class:`ContrastiveEEGEncoder` (``fmin``,
         ``fmax`` in Hz, ``n_bands`` ...); ``sfreq`` comes from the trials.
+    positives : "auto" | "labels" | "time"
+        ``"labels"``: positives are trials of the same class (CEBRA's discrete-label
+        sampling); ``"time"``: trials within ``time_offset`` positions
+        (time-contrastive sampling); ``"auto"``: labels when the trials have them.
     info, picks, exclude :
         As in :func:`neuroxai.data.as_trials`.
     %(verbose)s
@@ -330,53 +412,29 @@ def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, tem
     machine ``torch.set_num_threads(1)`` can be several times faster than
     more threads.
     """
-    from .._core.validation import check_option
+    from .._core.batching import progress
     from ..data._boundary import prepare_trials
 
     check_option("positives", positives, ("auto", "labels", "time"))
+    n_steps, batch_size = check_int(n_steps, "n_steps", 1), check_int(batch_size, "batch_size", 1)
+    temperature = check_float(temperature, "temperature", 0.0, low_open=True)
+    learning_rate = check_float(learning_rate, "learning_rate", 0.0, low_open=True)
+    seed = check_seed(seed)
     need = ("sfreq", "labels") if positives == "labels" else ("sfreq",)
     trials = prepare_trials(inst, y, info=info, picks=picks, exclude=exclude, need=need,
                             what="train_encoder")
-    X = trials.X
-    n, n_chans, n_times = X.shape
+    # one memory layout whatever the input form, so that every form gives the same numbers
+    trials.X = np.ascontiguousarray(trials.X)
+    n = len(trials)
     y = trials.y if positives != "time" else None
-    if y is not None:
-        labels, counts = np.unique(y, return_counts=True)
-        if np.any(counts < 2):
-            raise InvalidInputError(
-                f"Class(es) {labels[counts < 2].tolist()} have fewer than 2 trials, so they have "
-                "no positive pair. Drop them or pass y=None for time-contrastive training."
-            )
-    elif n < 2:
-        raise InvalidInputError("Time-contrastive training needs at least 2 trials.")
-    if time_offset is None and y is None:
-        time_offset = 1
-    if time_offset is not None and (int(time_offset) != time_offset or time_offset < 1):
-        raise InvalidInputError(
-            f"time_offset must be a positive integer or None, got {time_offset!r}.")
-    if not temperature > 0:
-        raise InvalidInputError(f"temperature must be > 0, got {temperature!r}.")
-    if int(n_steps) != n_steps or n_steps < 1 or int(batch_size) != batch_size or batch_size < 1:
-        raise InvalidInputError(
-            f"n_steps and batch_size must be positive integers, got {n_steps!r}, {batch_size!r}."
-        )
-
-    kwargs = dict(encoder_kwargs or {})
-    if kwargs.get("sfreq", trials.sfreq) != trials.sfreq:
-        raise InvalidInputError(f"encoder_kwargs sfreq={kwargs['sfreq']} contradicts the "
-                                f"trials' sampling rate {trials.sfreq} Hz; leave it out.")
-    kwargs.update(n_chans=n_chans, n_times=n_times, n_latents=n_latents, sfreq=trials.sfreq)
-    with torch.random.fork_rng(devices=[]):  # seed the init without touching the global RNG
-        torch.manual_seed(seed)
-        encoder = ContrastiveEEGEncoder(**kwargs)
-    std = float(X.std())
-    encoder.input_scale.fill_(1.0 / std if std > 0 else 1.0)
-    encoder.to(device).train()
+    time_offset = _check_positives(y, n, time_offset)
+    encoder = _build_encoder(trials, n_latents, encoder_kwargs, seed, device)
 
     rng = np.random.default_rng(seed)
     sampler = _PositiveSampler(y, n, time_offset, rng)
     with torch.no_grad():  # the input enters only through its (fixed) in-band spectrum
-        spec = torch.cat([encoder.spectrum(xb) for xb in torch.from_numpy(X).to(device).split(256)])
+        spec = torch.cat([encoder.spectrum(xb)
+                          for xb in torch.from_numpy(trials.X).to(device).split(256)])
         feats = encoder.features(spec=spec)
         encoder.feature_shift.copy_(feats.mean(dim=0))
         encoder.feature_scale.copy_(1.0 / feats.std(dim=0).clamp_min(1e-3))
@@ -384,28 +442,25 @@ def train_encoder(inst, y=None, *, n_latents=8, n_steps=300, batch_size=128, tem
     hist = {"loss": [], "align": [], "uniform": []}
     conditional = ("label" if y is not None else "time") + ("" if y is None or time_offset is None
                                                            else "+time")
-    logger.info(f"Training contrastive encoder ({conditional} positives) for {n_steps} steps")
-    from .._core.batching import progress
-
+    logger.info(f"Training contrastive encoder ({conditional} positives, {trials.sfreq:g} Hz) "
+                f"for {n_steps} steps")
     t0 = time.perf_counter()
-    for _ in progress(range(int(n_steps)), "InfoNCE"):
+    for _ in progress(range(n_steps), "InfoNCE"):
         ref = rng.integers(n, size=batch_size)
-        pos = sampler(ref)
         neg = rng.integers(n, size=batch_size)
-        idx = torch.from_numpy(np.concatenate([ref, pos, neg])).to(device)
+        idx = torch.from_numpy(np.concatenate([ref, sampler(ref), neg])).to(device)
         emb = encoder.embed_features(encoder.features(spec=spec[idx]))
         loss, align, uniform = infonce_loss(*emb.split(batch_size), temperature=temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        hist["loss"].append(loss.item())
-        hist["align"].append(align.item())
-        hist["uniform"].append(uniform.item())
+        for key, value in zip(("loss", "align", "uniform"), (loss, align, uniform)):
+            hist[key].append(value.item())
     encoder.eval()
     hist.update(
-        train_time_s=time.perf_counter() - t0, n_steps=int(n_steps), batch_size=int(batch_size),
-        temperature=float(temperature), time_offset=time_offset, conditional=conditional,
-        learning_rate=float(learning_rate), seed=int(seed), n_trials=int(n),
+        train_time_s=time.perf_counter() - t0, n_steps=n_steps, batch_size=batch_size,
+        temperature=temperature, time_offset=time_offset, conditional=conditional,
+        learning_rate=learning_rate, seed=seed, n_trials=int(n), sfreq=trials.sfreq,
     )
     logger.info(f"Final InfoNCE loss {hist['loss'][-1]:.4f} ({hist['train_time_s']:.1f} s)")
     return encoder, hist

@@ -188,6 +188,33 @@ def accuracy(model, inst, y=None, batch_size=128, **kwargs):
                                **kwargs)["accuracy"]
 
 
+#: ShallowFBCSPNet's temporal sizes in seconds: braindecode's defaults (25, 75 and 15
+#: samples) are those of Schirrmeister et al. (2017) at 250 Hz.
+SHALLOW_TIME_SECONDS = dict(filter_time_length=0.1, pool_time_length=0.3, pool_time_stride=0.06)
+
+
+def shallow_time_kwargs(sfreq):
+    """ShallowFBCSPNet's kernel and pooling sizes in samples at ``sfreq`` (same durations as
+    braindecode's defaults at 250 Hz), so that the network sees the same time scales."""
+    return {k: max(1, int(round(v * sfreq))) for k, v in SHALLOW_TIME_SECONDS.items()}
+
+
+def _build_for(model, kwargs, trials):
+    from .._utils import ModelMismatchError
+    from .checkpoint import build_model
+
+    try:
+        return build_model(model, **{k: v for k, v in kwargs.items() if v is not None})
+    except Exception as err:  # braindecode checks sizes at construction, with bare errors
+        n_times, sfreq = trials.X.shape[2], trials.sfreq
+        raise ModelMismatchError(
+            f"{model} cannot be built for trials of {n_times} samples"
+            + (f" ({n_times / sfreq:.3g} s at {sfreq:g} Hz)" if sfreq else "")
+            + f" with {({k: v for k, v in kwargs.items() if k not in ('chs_info',)})}: "
+            f"{type(err).__name__}: {err}. Use longer windows or smaller kernels "
+            "(model_kwargs=...).") from err
+
+
 @verbose
 def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, n_splits=5,
                    n_epochs=30, lr=1e-3, weight_decay=0.0, batch_size=32, seed=0,
@@ -196,8 +223,9 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
     """Stratified k-fold cross-validation of a braindecode model on labelled trials.
 
     Each fold trains a fresh model (``model`` names a braindecode class, built for the
-    trials' channels, samples, rate and classes) on the other folds and predicts its own
-    trials, so every trial gets exactly one held-out prediction. The pooled held-out
+    trials' channels, samples, rate and classes; ShallowFBCSPNet's kernel and pooling sizes
+    are set in seconds, see :func:`shallow_time_kwargs`) on the other folds and predicts its
+    own trials, so every trial gets exactly one held-out prediction. The pooled held-out
     accuracy is tested against chance with a one-sided binomial test.
 
     Returns
@@ -209,8 +237,6 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
         ``trials`` (the :class:`~neuroxai.data.Trials` used).
     """
     from sklearn.model_selection import StratifiedKFold
-
-    from .checkpoint import build_model
 
     trials = _trials(inst, y, info, class_names, picks, exclude, "cross_validate")
     seed = check_seed(seed)
@@ -225,12 +251,15 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
                   sfreq=trials.sfreq, **(model_kwargs or {}))
     if model == "ShallowFBCSPNet":
         kwargs.setdefault("final_conv_length", "auto")
+        if trials.sfreq:
+            for key, value in shallow_time_kwargs(trials.sfreq).items():
+                kwargs.setdefault(key, value)
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     preds = np.empty(len(trials), dtype=np.int64)
     models, tests, fold_acc = [], [], []
     for k, (train_idx, test_idx) in enumerate(folds.split(trials.X, trials.y)):
         with seeded(seed + k):  # the model's initial weights
-            net = build_model(model, **{k_: v for k_, v in kwargs.items() if v is not None})
+            net = _build_for(model, kwargs, trials)
         fit_classifier(net, trials.select(idx=train_idx), n_epochs=n_epochs, lr=lr,
                        weight_decay=weight_decay, batch_size=batch_size, seed=seed + k,
                        picks="all", exclude=(), verbose=False)

@@ -115,22 +115,23 @@ def _check_args(methods, n_trials, n_sanity_trials, seed, n_splits):
             check_seed(seed), check_int(n_splits, "n_splits", 2))
 
 
-def _source(dataset, subject, task, trials, model, checkpoint, seed, n_splits):
+def _source(dataset, subject, task, trials, model, checkpoint, seed, n_splits, n_epochs):
     if trials is not None:
-        return _sources.given_trials(trials, model, checkpoint, seed, n_splits)
+        return _sources.given_trials(trials, model, checkpoint, seed, n_splits, n_epochs)
     if isinstance(dataset, str) and dataset == "simulated":
         if model is not None:
             raise InvalidInputError("model= with dataset='simulated': pass checkpoint= (a "
                                     "shipped name or a path), or your own trials= with model=.")
         return _sources.simulated(checkpoint)
-    return _sources.moabb_dataset(dataset, subject, task, model, checkpoint, seed, n_splits)
+    return _sources.moabb_dataset(dataset, subject, task, model, checkpoint, seed, n_splits,
+                                  n_epochs)
 
 
 @_verbose
 def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, model=None,
               checkpoint=None, methods=None, n_trials=64, n_sanity_trials=12,
               out_dir="neuroxai_report", seed=0, encoder=True, igc=True, n_splits=5,
-              progress=True, verbose=None):
+              n_epochs=30, progress=True, verbose=None):
     """Run the whole attribution audit and write an HTML report with its figures and tables.
 
     Steps, in the order of braindecode's tutorial and beyond: the data and the model, the
@@ -175,8 +176,8 @@ def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, mode
     seed : int
     encoder, igc : bool
         Include the CEBRA-style encoder maps / Integrated Gradient Correlation.
-    n_splits : int
-        Folds of the cross-validation when a model is trained here.
+    n_splits, n_epochs : int
+        Folds of the cross-validation and training epochs when a model is trained here.
     progress : bool
         Print one line per step.
     %(verbose)s
@@ -185,14 +186,22 @@ def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, mode
     -------
     result : AuditResult
     """
+    t_start = time.perf_counter()
     methods, n_trials, n_sanity_trials, seed, n_splits = _check_args(
         methods, n_trials, n_sanity_trials, seed, n_splits)
+    n_epochs = check_int(n_epochs, "n_epochs", 1)
     out_dir = _check_out_dir(out_dir)
     timings = {}
+    if progress:
+        print("[   0.0 s] loading the data and the model"
+              + (" (training it with cross-validation)" if model is None and checkpoint is None
+                 and (trials is not None or dataset != "simulated") else ""), flush=True)
     with frozen_gc(), atomic_directory(out_dir, owned=lambda name: name in OUTPUTS) as tmp:
         t0 = time.perf_counter()
-        source = _source(dataset, subject, task, trials, model, checkpoint, seed, n_splits)
-        ctx = Audit(source, Path(tmp), methods, seed, n_sanity_trials, progress=progress)
+        source = _source(dataset, subject, task, trials, model, checkpoint, seed, n_splits,
+                         n_epochs)
+        ctx = Audit(source, Path(tmp), methods, seed, n_sanity_trials, progress=progress,
+                    t_start=t_start)
         ctx.sub = _audited_subset(source.trials, n_trials, seed)
         g = source.gate
         ctx.say(f"{source.description}: accuracy {g['accuracy']:.3f} (chance {g['chance']:.2f}, "

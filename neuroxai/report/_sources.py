@@ -72,7 +72,7 @@ def simulated(checkpoint):
                   truth=sim.ground_truth)
 
 
-def trained_here(trials, description, seed, n_splits, notes=None):
+def trained_here(trials, description, seed, n_splits, n_epochs, notes=None):
     """ShallowFBCSPNet trained with stratified k-fold cross-validation on ``trials``."""
     from ..models import cross_validate
 
@@ -88,7 +88,8 @@ def trained_here(trials, description, seed, n_splits, notes=None):
             f"The smallest class has {present.min()} trial(s): cross-validation needs at least "
             "2 per class. Add trials or pass a trained model (checkpoint=/model=).")
     logger.info(f"Training ShallowFBCSPNet with {k}-fold stratified cross-validation")
-    cv = cross_validate(trials, n_splits=k, seed=seed, picks="all", exclude=(), verbose=False)
+    cv = cross_validate(trials, n_splits=k, n_epochs=n_epochs, seed=seed, picks="all",
+                        exclude=(), verbose=False)
     fold = trials.select(idx=cv["test_indices"][0])
     gate = {key: cv[key] for key in ("accuracy", "n", "n_correct", "chance", "p_value", "alpha",
                                      "above_chance")}
@@ -103,7 +104,7 @@ def trained_here(trials, description, seed, n_splits, notes=None):
                   gate, notes=notes)
 
 
-def given_trials(trials, model, checkpoint, seed, n_splits):
+def given_trials(trials, model, checkpoint, seed, n_splits, n_epochs):
     """A user's own trials (any form), with a model, a checkpoint, or neither."""
     from ..data._boundary import prepare_trials
 
@@ -113,13 +114,13 @@ def given_trials(trials, model, checkpoint, seed, n_splits):
             f"{tr.sfreq:g} Hz, classes {', '.join(tr.class_names)}")
     net, ckpt = _model_from(model, checkpoint)
     if net is None:
-        return trained_here(tr, desc, seed, n_splits)
+        return trained_here(tr, desc, seed, n_splits, n_epochs)
     note = ("Accuracy on the trials given: it is held-out only if the model never saw them "
             "in training.")
     return Source(tr, net, desc, ckpt, _gate(net, tr, "the trials given"), notes=[note])
 
 
-def moabb_dataset(dataset, subject, task, model, checkpoint, seed, n_splits):
+def moabb_dataset(dataset, subject, task, model, checkpoint, seed, n_splits, n_epochs):
     """A MOABB dataset (name or instance) through :func:`neuroxai.data.load_moabb`."""
     from ..data import load_moabb
     from ..models import TRAINED_ON
@@ -144,7 +145,7 @@ def moabb_dataset(dataset, subject, task, model, checkpoint, seed, n_splits):
             f"{trials.X.shape[1]} channels at {trials.sfreq:g} Hz")
     net, ckpt = _model_from(model, checkpoint)
     if net is None:
-        return trained_here(trials, desc, seed, n_splits, notes)
+        return trained_here(trials, desc, seed, n_splits, n_epochs, notes)
     test = trials
     where = "all trials of the subject"
     if trained_on and trained_on.get("test_session") in trials.sessions:

@@ -134,7 +134,7 @@ def metrics(ctx):
 def igc(ctx):
     """Integrated Gradient Correlation in time and per band."""
     from .. import viz as V
-    from ..attribution.igc import compute_igc, igc_roi_sums
+    from ..attribution.igc import compute_igc, compute_igc_roi_sums
 
     kw = dict(batch_size=16, seed=ctx.seed, class_names=ctx.class_names, verbose=False)
     igc_t = compute_igc(ctx.model, ctx.sub, n_baselines=8, n_steps=8, **kw)
@@ -147,20 +147,20 @@ def igc(ctx):
     ctx.save_fig("igc_spectral", V.plot_igc_topomaps(igc_f, bands=ctx.bands, show=False),
                  "Spectral IGC per band: the channel x band cells and the phase term R (what "
                  "the trials' phases alone carry) add up to the correlation.")
-    ctx.tables["igc_roi"] = igc_roi_sums(igc_f, bands=ctx.bands)
+    ctx.tables["igc_roi"] = compute_igc_roi_sums(igc_f, bands=ctx.bands)
     ctx.say("integrated gradient correlation")
 
 
 def encoder(ctx):
     """A small CEBRA-style contrastive encoder trained here, and its Jacobian maps."""
     from .. import viz as V
-    from ..attribution.jacobian import jacobian_pinv_map
+    from ..attribution import compute_jacobian_pinv_maps
     from ..models.encoder import train_encoder
 
     enc, _ = train_encoder(ctx.sub, n_latents=4, n_steps=40, seed=ctx.seed, verbose=False)
-    jac = jacobian_pinv_map(enc, ctx.sub.X[: min(len(ctx.sub), 32)], info=ctx.sub.info,
-                            verbose=False)
-    ctx.save_fig("jacobian_maps", V.plot_jacobian_maps(jac.pinv, info=ctx.sub.info, show=False),
+    _, pinv = compute_jacobian_pinv_maps(
+        enc, ctx.sub.select(idx=np.arange(min(len(ctx.sub), 32))), verbose=False)
+    ctx.save_fig("jacobian_maps", V.plot_jacobian_maps(pinv, show=False),
                  "Pseudo-inverse Jacobian maps of a small contrastive (CEBRA-style) encoder "
                  "trained here for a few steps: one map per latent.")
     ctx.say("encoder Jacobian maps")

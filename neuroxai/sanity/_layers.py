@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .._core.model import device_dtype, evaluating
 from .._utils import InvalidInputError, LayerNotFoundError, logger, unknown_name
 
 _NORM_TYPES = tuple(
@@ -66,13 +67,17 @@ def parametrised_layers(model):
 
 
 def _example_input(model, X):
+    """One trial on the model's own device and dtype (a float64 model gets float64)."""
+    device, dtype = device_dtype(model)
     if X is not None:
-        x = X[:1]
-        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32)
-        return x
-    n_chans, n_times = getattr(model, "n_chans", None), getattr(model, "n_times", None)
+        x = X[:1].detach().cpu() if torch.is_tensor(X) else np.asarray(X[:1])
+        return torch.as_tensor(x, dtype=dtype, device=device)
+    try:  # braindecode raises when the attribute was not given
+        n_chans, n_times = getattr(model, "n_chans", None), getattr(model, "n_times", None)
+    except Exception:
+        return None
     if isinstance(n_chans, int) and isinstance(n_times, int):
-        return torch.zeros(1, n_chans, n_times)
+        return torch.zeros(1, n_chans, n_times, dtype=dtype, device=device)
     return None
 
 
@@ -100,16 +105,11 @@ def layers_in_forward_order(model, X=None):
 
     handles = [m.register_forward_pre_hook(record(name)) for name, m in model.named_modules()]
     try:
-        with torch.no_grad():
-            flags = [(m, m.training) for m in model.modules()]
-            model.eval()
-            try:
-                model(x.to(_device(model)))
-            finally:
-                for m, flag in flags:
-                    m.training = flag
+        with torch.no_grad(), evaluating(model):
+            model(x)
     except Exception as err:  # the public functions validate the input with a clear message
-        logger.info(f"Forward pass for layer ordering failed ({err}); using registration order.")
+        logger.warning(f"The forward pass that orders the layers failed ({type(err).__name__}: "
+                       f"{err}); the layers are listed in registration order instead.")
         return layers
     finally:
         for h in handles:
@@ -125,11 +125,6 @@ def layers_in_forward_order(model, X=None):
         return (-1, True, i)
 
     return [layer for _, layer in sorted(enumerate(layers), key=key)]
-
-
-def _device(model):
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 def resolve_levels(model, layers, X=None):

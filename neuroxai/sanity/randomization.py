@@ -1,8 +1,8 @@
 """Randomisation sanity checks for attribution maps (Adebayo et al., 2018).
 
 An attribution method explains a *trained* model only if its maps depend on what the model
-learned. Each check here replaces part of what was learned by randomness and measures, trial
-by trial, how similar the new maps are to the trained model's maps:
+learned. Each check replaces part of what was learned by randomness and measures, trial by
+trial, how similar the new maps are to the trained model's maps:
 
 - :func:`cascading_randomization`: re-initialise the parametrised layers one level at a
   time from the output to the input, keeping the earlier randomisations;
@@ -11,11 +11,54 @@ by trial, how similar the new maps are to the trained model's maps:
 - :func:`label_randomization`: ask the trained model about a different class;
 - :func:`data_randomization`: retrain the architecture from scratch on permuted labels.
 
-A method *passes* a check when the maps change, i.e. when the mean per-trial similarity is
-below ``threshold`` (default 0.5, as in the EEG-XAI benchmark of Sujatha Ravindran &
-Contreras-Vidal, 2023). Similarities are Pearson's r of the signed maps (the default
-verdict metric, as braindecode's sanity-check tutorial), Spearman's rho of the signed maps
-and Spearman's rho of the absolute maps (Adebayo et al.).
+The checks test parameter (and target) dependence only: passing them is **necessary, not
+sufficient** for a faithful explanation, and they say nothing when the model has learnt
+nothing. Hence the verdict, in this order:
+
+1. **Model gate.** Every result states the model's accuracy, its chance level and a
+   one-sided binomial p-value: from ``model_accuracy=`` (the dict of
+   :func:`neuroxai.models.evaluate_classifier` on held-out trials, the recommended route),
+   else computed on the check's own trials when they are labelled (held out only if the
+   model was not trained on them). Not above chance (p >= alpha), the verdict is
+   ``"NOT ABOVE CHANCE"``: *model not above chance — the maps explain noise*, ``passed`` is
+   None. An untrained ShallowFBCSPNet passes every similarity threshold with DeepLIFT and
+   saliency; only this gate stops it. Without labels and without ``model_accuracy`` the
+   verdict text says **"model not checked"**.
+2. **Signed and unsigned similarity.** Every check computes Pearson's r of the signed maps,
+   Spearman's rho of the signed maps and of ``|maps|`` (Adebayo et al. report both Spearman
+   variants) and, for maps shaped like the input, Spearman's rho of ``|maps|`` with the
+   trials' magnitude ``|x|`` held fixed. A level passes only when the maps changed on both
+   the signed and the unsigned measure: ``|r| < threshold`` (a sign flip is no change of
+   what is relevant) **and** rho of ``|maps|`` ``< threshold`` (the relevant channels and
+   times moved). Outcomes per level: ``"changed"`` (pass), ``"unchanged"`` (r >= t),
+   ``"sign flip"`` (r <= -t), ``"|maps| kept"``, ``"undefined"`` (every map constant).
+   The unsigned measure holds ``|x|`` fixed because products ``x * g`` (input x gradient,
+   integrated gradients, DeepLIFT, the SHAP variants) share the ranking of ``|x|`` whatever
+   the model (two independent factors of equal spread give rho ~ 0.5). Measured on the
+   simulated data, DeepLIFT's plain rho of ``|maps|`` against a fully re-initialised
+   network is 0.49 and 0.54 on two trained 2-class ShallowFBCSPNets and 0.51 on the shipped
+   4-class one, while its signed r is 0.01: a fixed threshold of 0.5 on the plain rho
+   would decide these methods by the input's statistics, and the signed and unsigned
+   verdicts of a well-trained model would disagree. With ``|x|`` fixed the rho is
+   0.11-0.23 and both measures agree. The plain rho stays in the result
+   (``"spearman_abs"``), with the input's share ``rho(|map|, |x|)`` (0.64 for DeepLIFT).
+3. **Label test with 2 classes.** A 2-class softmax depends on the logit difference only:
+   a method that explains the decision gives the other class a map close to the *negated*
+   one, an untrained model an unrelated one, and an unsigned method (saliency) a similar
+   ``|map|`` in both cases. Measured on the simulated left/right-hand data, trained (92 %
+   and 98 % held-out accuracy) vs untrained ShallowFBCSPNet: DeepLIFT r = -0.54 / -0.12 vs
+   -0.01 / +0.20, saliency r = +0.47 / +0.32 vs +0.18 / +0.24. No threshold separates
+   the trained from the untrained model, so the 2-class label test is ``"UNINFORMATIVE"``
+   (``passed`` None); it still fails a method with signed maps that ignores the target
+   (r >= t, e.g. the gradient of the sum of the outputs, r = 1). With 3 or more classes it
+   follows rule 2 (shipped model: DeepLIFT r = -0.22, saliency +0.30: both pass).
+4. Levels make the verdict by ``rule`` (``"last"``, ``"all"``, ``"majority"``, ``"any"``
+   of the defined levels). A trial whose map is constant has no correlation: it is counted
+   (``n_undefined``), logged and left out of the means; a check whose deciding maps are
+   constant on every trial is ``"UNDEFINED"``.
+
+The default threshold 0.5 is that of the EEG-XAI benchmark of Sujatha Ravindran &
+Contreras-Vidal (2023).
 
 Differences from :func:`braindecode.visualization.cascading_layer_reset` (1.8.1), by design:
 
@@ -36,30 +79,21 @@ Differences from :func:`braindecode.visualization.cascading_layer_reset` (1.8.1)
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.stats import bootstrap
-from tqdm.auto import tqdm
 
-from .._utils import (
-    InvalidInputError,
-    ModelMismatchError,
-    NonFiniteError,
-    ShapeError,
-    TargetError,
-    check_trials_array,
-    logger,
-    unknown_name,
-    verbose,
-)
+from .._core.model import as_module, device_dtype
+from .._core.random import check_random_state, check_seed
+from .._core.validation import check_float, check_int, check_option
+from .._utils import InvalidInputError, TargetError, verbose
+from ._engine import method_name, run_check
 from ._layers import layers_in_forward_order, randomize_in_place, resolve_levels
-from ._similarity import SIMILARITIES, per_trial_similarity
+from ._result import RandomizationResult
+from ._similarity import per_trial_similarity
 from ._training import fit_classifier, predict_classes
 
 __all__ = [
@@ -78,376 +112,20 @@ __all__ = [
     "per_trial_similarity",
 ]
 
-_TEST_TITLES = {
-    "cascading": "cascading randomisation",
-    "independent": "independent randomisation",
-    "full": "full randomisation",
-    "label": "label randomisation",
-    "data": "data randomisation",
-}
-_RULES = {
-    "last": "at the last level",
-    "all": "at every level",
-    "majority": "at more than half of the levels",
-    "any": "at one level at least",
-}
-
-
-# ----------------------------------------------------------------------------------- result
-@dataclass(repr=False)
-class RandomizationResult:
-    """Outcome of one randomisation sanity check.
-
-    Attributes
-    ----------
-    test : str
-        ``"cascading"``, ``"independent"``, ``"full"``, ``"label"`` or ``"data"``.
-    method : str
-        Name of the attribution method.
-    levels : list of str
-        What was randomised at each level (layer names, ``"all layers"``, ``"labels"`` ...).
-    scores : dict of str -> ndarray, shape (n_levels, n_trials)
-        Per-trial similarity to the trained model's maps, for ``"pearson"``, ``"spearman"``
-        and ``"spearman_abs"``.
-    ci : dict of str -> ndarray, shape (n_levels, 2)
-        Bootstrap confidence interval of the mean over trials (percentile method).
-    metric : str
-        The similarity the verdict uses.
-    threshold : float
-        A level passes when its mean ``metric`` is below this value.
-    rule : str
-        How level verdicts make the overall one: ``"last"`` (the last level decides),
-        ``"all"``, ``"majority"`` (more than half of the levels pass) or ``"any"``.
-    confidence_level : float
-        Level of the intervals in ``ci``.
-    params : dict
-        Parameters of the check (seed, layers, ...).
-    info : dict
-        Extra outputs: the random targets of the label test, the training history of the
-        data test, ...
-    maps : dict of str -> ndarray | None
-        Attribution maps per level (``return_maps=True`` only).
-    reference : ndarray | None
-        The trained model's maps (``return_maps=True`` only).
-    """
-
-    test: str
-    method: str
-    levels: list
-    scores: dict
-    ci: dict
-    metric: str = "pearson"
-    threshold: float = 0.5
-    rule: str = "last"
-    confidence_level: float = 0.95
-    params: dict = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
-    maps: dict | None = None
-    reference: np.ndarray | None = None
-
-    @property
-    def n_trials(self):
-        return self.scores[self.metric].shape[1]
-
-    @property
-    def mean(self):
-        """Mean similarity over trials, per metric, shape (n_levels,)."""
-        return {m: s.mean(axis=1) for m, s in self.scores.items()}
-
-    @property
-    def level_passed(self):
-        """Whether each level's mean ``metric`` is below ``threshold``."""
-        return self.mean[self.metric] < self.threshold
-
-    @property
-    def passed(self):
-        """Overall verdict as a bool (see ``rule``)."""
-        lp = self.level_passed
-        if self.rule == "last":
-            return bool(lp[-1])
-        if self.rule == "all":
-            return bool(np.all(lp))
-        if self.rule == "any":
-            return bool(np.any(lp))
-        return bool(lp.sum() * 2 > len(lp))
-
-    @property
-    def verdict(self):
-        return "PASS" if self.passed else "FAIL"
-
-    def summary(self):
-        """One row per level: mean and confidence interval of each similarity, and verdict."""
-        import pandas as pd
-
-        rows = []
-        for i, level in enumerate(self.levels):
-            row = {"level": i + 1, "randomized": level}
-            for m in self.scores:
-                row[f"{m}_mean"] = float(self.scores[m][i].mean())
-                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = map(float, self.ci[m][i])
-            row["passed"] = bool(self.level_passed[i])
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-    def to_dataframe(self):
-        """Long table: one row per level and trial, one column per similarity."""
-        import pandas as pd
-
-        n_levels, n_trials = self.scores[self.metric].shape
-        df = {
-            "test": self.test,
-            "method": self.method,
-            "level": np.repeat(np.arange(1, n_levels + 1), n_trials),
-            "randomized": np.repeat(np.asarray(self.levels, dtype=object), n_trials),
-            "trial": np.tile(np.arange(n_trials), n_levels),
-        }
-        for m, s in self.scores.items():
-            df[m] = s.ravel()
-        return pd.DataFrame(df)
-
-    def __repr__(self):
-        pct = int(round(self.confidence_level * 100))
-        lines = [
-            f"<RandomizationResult | {_TEST_TITLES.get(self.test, self.test)} of {self.method!r}, "
-            f"{self.n_trials} trials: {self.verdict}>",
-            f"  verdict: mean {self.metric} < {self.threshold:g} {_RULES[self.rule]}",
-            f"  similarity to the trained model's maps, mean [{pct}% CI] over trials:",
-        ]
-        width = max(len("randomized"), *(len(str(lv)) for lv in self.levels))
-        header = f"  {'#':>3}  {'randomized':<{width}}" + "".join(f"  {m:>22}" for m in self.scores)
-        lines.append(header + "  verdict")
-        for i, level in enumerate(self.levels):
-            cells = "".join(
-                f"  {self.scores[m][i].mean():>+6.3f} "
-                f"[{self.ci[m][i, 0]:+.2f}, {self.ci[m][i, 1]:+.2f}]"
-                for m in self.scores
-            )
-            lines.append(
-                f"  {i + 1:>3}  {str(level):<{width}}{cells}  "
-                f"{'pass' if self.level_passed[i] else 'FAIL'}"
-            )
-        if self.test == "data" and not self.info.get("fitted", True):
-            lines.append(
-                f"  warning: the permuted-label model reached only "
-                f"{self.info['train_accuracy']:.2f} training accuracy (target "
-                f"{self.params.get('target_accuracy')})."
-            )
-        return "\n".join(lines)
-
-    __str__ = __repr__
-
-
-# ------------------------------------------------------------------------- input handling
-@contextlib.contextmanager
-def _eval_mode(model):
-    """Put ``model`` in eval mode and restore every submodule's flag afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
-def _model_device(model):
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _check_inputs(model, X, target):
-    """Validate ``X`` and ``target``; return them with the number of model outputs."""
-    if not isinstance(model, torch.nn.Module):
-        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    X = check_trials_array(X)
-    if len(X) == 0:
-        raise ShapeError("X has no trials.")
-    with torch.no_grad(), _eval_mode(model):
-        try:
-            out = model(torch.as_tensor(X[:1], device=_model_device(model)))
-        except Exception as err:
-            raise ModelMismatchError(
-                f"The model cannot process trials of shape {X.shape[1:]} ({type(err).__name__}: "
-                f"{err}). Check n_chans/n_times of the model against X."
-            ) from err
-    if not torch.is_tensor(out) or out.ndim != 2:
-        raise ModelMismatchError(
-            "The model must map (batch, n_chans, n_times) to (batch, n_outputs); got output "
-            f"{getattr(out, 'shape', type(out).__name__)}."
-        )
-    n_outputs = int(out.shape[1])
-    if target is None:
-        target = predict_classes(model, X)
-    else:
-        target = np.asarray(target.detach().cpu() if torch.is_tensor(target) else target)
-        if target.ndim == 0:
-            target = np.full(len(X), int(target))
-        if target.shape != (len(X),) or not np.issubdtype(target.dtype, np.integer):
-            raise TargetError(
-                f"target must be an int or integer array of shape ({len(X)},), got "
-                f"{target.dtype} array of shape {target.shape}."
-            )
-        if target.min() < 0 or target.max() >= n_outputs:
-            raise TargetError(
-                f"target values must lie in [0, {n_outputs - 1}] (the model has {n_outputs} "
-                f"outputs); got range [{target.min()}, {target.max()}]."
-            )
-    return X, target.astype(np.int64), n_outputs
-
-
-def _check_options(metric, threshold, confidence_level):
-    if metric not in SIMILARITIES:
-        raise unknown_name("similarity metric", metric, SIMILARITIES)
-    if not np.isfinite(threshold):
-        raise InvalidInputError(f"threshold must be a finite number, got {threshold}.")
-    if not 0 < confidence_level < 1:
-        raise InvalidInputError(f"confidence_level must lie in (0, 1), got {confidence_level}.")
-
-
-def _method_name(method):
-    if isinstance(method, str):
-        return method
-    return getattr(method, "__name__", type(method).__name__)
-
-
-def _make_attributor(method, method_params, batch_size):
-    """Return ``compute(model, X, target) -> ndarray`` for a registered name or a callable."""
-    method_params = dict(method_params or {})
-    if batch_size < 1:
-        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}.")
-    if isinstance(method, str):
-        # Imported here: the registry belongs to another stage and may be absent when only
-        # callables are used.
-        from ..attribution.methods import attribute, get_method
-
-        get_method(method)  # unknown name: fail now, listing the valid ones
-
-        def compute(model, X, target):
-            res = attribute(model, X, target, method=method, batch_size=batch_size, **method_params)
-            return [np.asarray(getattr(res, "data", res))]
-
-        return compute
-    if not callable(method):
-        raise InvalidInputError(
-            f"method must be a registered method name or a callable fn(model, X, target), got "
-            f"{type(method).__name__}."
-        )
-
-    def compute(model, X, target):
-        # A callable gets the trials in chunks so that peak memory is bounded by batch_size.
-        out = []
-        for start in range(0, len(X), batch_size):
-            res = method(model, X[start:start + batch_size], target[start:start + batch_size],
-                         **method_params)
-            res = getattr(res, "data", res)
-            out.append(np.asarray(res.detach().cpu() if torch.is_tensor(res) else res))
-        return out
-
-    return compute
-
-
-def _attribute(compute, model, X, target, what, ref_shape=None):
-    """Attribution maps of ``model``, validated (shapes, finiteness)."""
-    with _eval_mode(model):
-        chunks = compute(model, X, target)
-    sizes = [len(c) if np.ndim(c) else 0 for c in chunks]
-    tails = {tuple(np.shape(c)[1:]) for c in chunks}
-    if sum(sizes) != len(X) or len(tails) != 1 or any(np.ndim(c) < 2 for c in chunks):
-        raise ShapeError(
-            f"The attribution method returned batches of shapes {[np.shape(c) for c in chunks]} "
-            f"for {len(X)} trials ({what}); it must return one map per trial, all of the same "
-            "shape (n_trials, ...)."
-        )
-    maps = np.concatenate(chunks, axis=0) if len(chunks) > 1 else np.asarray(chunks[0])
-    if ref_shape is not None and maps.shape != ref_shape:
-        raise ShapeError(
-            f"Attribution maps of the {what} have shape {maps.shape}, those of the trained "
-            f"model {ref_shape}; the method must return maps of one shape for one input."
-        )
-    if not np.all(np.isfinite(maps)):
-        n_bad = int(maps.size - np.count_nonzero(np.isfinite(maps)))
-        raise NonFiniteError(
-            f"The attribution maps of the {what} contain {n_bad} NaN/Inf value(s); the "
-            "similarity would be undefined. Check the method on this model (e.g. a log of "
-            "zero, an exploding gradient) or use a different method."
-        )
-    return maps
-
-
-def _check_reference(reference, X):
-    ref = getattr(reference, "data", reference)
-    ref = np.asarray(ref.detach().cpu() if torch.is_tensor(ref) else ref)
-    if ref.ndim < 2 or len(ref) != len(X):
-        raise ShapeError(
-            f"reference holds maps of shape {ref.shape}; it must hold the trained model's maps "
-            f"of the {len(X)} trials of X, shape ({len(X)}, ...), computed with the same method "
-            "and parameters."
-        )
-    if not np.all(np.isfinite(ref)):
-        raise NonFiniteError("reference contains NaN/Inf values; recompute it (reference=None).")
-    return ref
-
-
-def _bootstrap_ci(scores, confidence_level, n_resamples, seed):
-    """Percentile bootstrap CI of the mean over trials for every row of ``scores``.
-
-    Percentile rather than BCa: BCa is undefined (NaN) when every trial has the same score,
-    which is exactly what a method that ignores the model produces (r = 1 everywhere).
-    """
-    if scores.shape[1] < 2:
-        logger.warning("One trial only: the confidence interval collapses to the score.")
-        return np.stack([scores[:, 0], scores[:, 0]], axis=1)
-    res = bootstrap((scores,), np.mean, axis=-1, vectorized=True, n_resamples=n_resamples,
-                    confidence_level=confidence_level, method="percentile",
-                    random_state=np.random.default_rng(seed))
-    return np.stack([res.confidence_interval.low, res.confidence_interval.high], axis=1)
-
-
-def _evaluate(test, method, compute, model, X, target, variants, *, metric, threshold, rule,
-              n_bootstrap, confidence_level, seed, return_maps, progress, params, info=None,
-              n_levels=None, reference=None):
-    """Compare the trained model's maps with those of each ``(level, model, target)``."""
-    if reference is None:
-        reference = _attribute(compute, model, X, target, "trained model")
-    else:
-        reference = _check_reference(reference, X)
-    rank_cache = {}
-    levels, rows, maps = [], {m: [] for m in SIMILARITIES}, {}
-    bar = tqdm(variants, total=n_levels, desc=_TEST_TITLES[test], disable=not progress, leave=False)
-    for level, variant, variant_target in bar:
-        level_maps = _attribute(compute, variant, X, variant_target,
-                                f"{_TEST_TITLES[test]} level {level!r}", ref_shape=reference.shape)
-        sims = per_trial_similarity(reference, level_maps, cache=rank_cache)
-        for m in SIMILARITIES:
-            rows[m].append(sims[m])
-        levels.append(level)
-        if return_maps:
-            maps[level] = level_maps
-        logger.debug(f"{test} level {level!r}: mean {metric} {sims[metric].mean():+.3f}")
-    scores = {m: np.vstack(r) for m, r in rows.items()}
-    ci = {m: _bootstrap_ci(s, confidence_level, n_bootstrap, seed) for m, s in scores.items()}
-    result = RandomizationResult(
-        test=test, method=_method_name(method), levels=levels, scores=scores, ci=ci,
-        metric=metric, threshold=float(threshold), rule=rule, confidence_level=confidence_level,
-        params=params, info=info or {}, maps=maps if return_maps else None,
-        reference=reference if return_maps else None,
-    )
-    logger.info(f"{_TEST_TITLES[test]} of {result.method!r}: {result.verdict}")
-    return result
-
 
 # ------------------------------------------------------------------------ model variants
 def list_randomizable_layers(model, X=None):
     """Names of the model's parametrised layers, in forward order (input to output).
 
     A layer is a module that owns parameters itself or owns parametrised tensors
-    (:mod:`torch.nn.utils.parametrize`). The order is read from the autograd graph of one
-    forward pass on ``X[:1]`` (or on zeros when the model has ``n_chans``/``n_times``
-    attributes, as braindecode models do); without either it is the registration order.
+    (:mod:`torch.nn.utils.parametrize`). The order is the order in which one forward pass
+    on ``X[:1]`` (or on zeros when the model has ``n_chans``/``n_times`` attributes, as
+    braindecode models do), on the model's own device and dtype, calls them; without
+    either it is the registration order.
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         The model.
     X : array, shape (n_trials, n_chans, n_times) | None
         Example trials (only the first is used).
@@ -456,7 +134,7 @@ def list_randomizable_layers(model, X=None):
     -------
     names : list of str
     """
-    return [name for name, _ in layers_in_forward_order(model, X)]
+    return [name for name, _ in layers_in_forward_order(as_module(model), X)]
 
 
 def randomize_model(model, layers=None, *, seed=0, norm_std=0.5, X=None):
@@ -464,7 +142,7 @@ def randomize_model(model, layers=None, *, seed=0, norm_std=0.5, X=None):
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         Trained model; not modified.
     layers : str | list of str | None
         Layer names, or names of modules containing layers (see
@@ -481,10 +159,12 @@ def randomize_model(model, layers=None, *, seed=0, norm_std=0.5, X=None):
     randomized : torch.nn.Module
         An independent copy in eval mode.
     """
+    model = as_module(model)
     levels = resolve_levels(model, layers, X)
     names = [n for _, members in levels for n in members]
     out = copy.deepcopy(model)
-    randomize_in_place(out, names, seed, norm="perturb", norm_std=norm_std)
+    randomize_in_place(out, names, check_seed(seed), norm="perturb",
+                       norm_std=check_float(norm_std, "norm_std", 0.0))
     return out.eval()
 
 
@@ -497,7 +177,7 @@ def iter_cascading_models(model, layers=None, *, seed=0, norm_std=0.5, X=None):
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         Trained model; not modified.
     layers : list of (str | list of str) | None
         Levels in cascade order. ``None``: one level per parametrised layer, from the output
@@ -505,6 +185,7 @@ def iter_cascading_models(model, layers=None, *, seed=0, norm_std=0.5, X=None):
     seed, norm_std, X
         See :func:`randomize_model`.
     """
+    model = as_module(model)
     return _iter_cascade(model, resolve_levels(model, layers, X), seed, norm_std)
 
 
@@ -520,6 +201,7 @@ def iter_independent_models(model, layers=None, *, seed=0, norm_std=0.5, X=None)
 
     Parameters are those of :func:`iter_cascading_models`.
     """
+    model = as_module(model)
     return _iter_independent(model, resolve_levels(model, layers, X), seed, norm_std)
 
 
@@ -549,30 +231,48 @@ def random_targets(target, n_classes, seed=0):
     """
     if n_classes < 2:
         raise TargetError(
-            f"Label randomisation needs at least 2 classes, the model has {n_classes}."
-        )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+            f"Label randomisation needs at least 2 classes, the model has {n_classes}.")
+    rng = check_random_state(seed)
     target = np.asarray(target)
     # A draw from the n_classes - 1 other classes: skip over the true class.
     draw = rng.integers(0, n_classes - 1, size=target.shape)
     return np.where(draw >= target, draw + 1, draw).astype(np.int64)
 
 
+def _layer_variants(iterate, layers, norm_std):
+    """The levels of the layer tests: ``iterate(model, levels, seed, norm_std)`` yields
+    ``(level, model)``; every level explains the same targets."""
+    def variants(chk):
+        levels = resolve_levels(chk.model, layers, chk.X)
+        models = iterate(chk.model, levels, chk.seed, norm_std)
+        return (len(levels), ((lv, m, chk.target) for lv, m in models),
+                dict(norm_std=norm_std, layers=[m for _, m in levels]), {})
+
+    return variants
+
+
 # -------------------------------------------------------------------------------- checks
 _COMMON_DOC = """
-    method : str | callable
-        A method name registered in :func:`neuroxai.attribution.methods.attribute`, or a
-        callable ``fn(model, X, target, **method_params)`` returning an array (or tensor, or
-        :class:`~neuroxai.attribution._base.Attribution`) of shape ``(n_trials, ...)``;
-        a callable is called on chunks of ``batch_size`` trials.
+    y : array, shape (n_trials,) | None
+        Labels of an array's trials (ints, event codes or names). Labelled trials (``y``,
+        Epochs, windows, Trials) give the model gate when ``model_accuracy`` is None, and
+        ``target="labels"``.
+    info, tmin, class_names, picks, exclude :
+        As in :func:`neuroxai.data.as_trials`. ``class_names``: the model's outputs in order.
     method_params : dict | None
         Extra keyword arguments of the method.
     batch_size : int
         Trials per attribution batch.
-    metric : "pearson" | "spearman" | "spearman_abs"
-        Per-trial similarity used for the verdict (all three are always computed).
     threshold : float
-        A level passes when the mean similarity over trials is below this value.
+        ``t`` in (0, 1]: a level passes when ``|r| < t`` (Pearson, signed maps) and rho of
+        ``|maps|`` ``< t`` (see the module docstring).
+    model_accuracy : dict | None
+        The model gate: the dict of :func:`neuroxai.models.evaluate_classifier` (or of
+        :func:`neuroxai.models.cross_validate`) on held-out trials. ``None`` computes it on
+        the check's trials when they are labelled, else the verdict says "model not
+        checked".
+    alpha : float | None
+        Significance level of the gate (``None``: that of ``model_accuracy``, else 0.05).
     seed : int
         Seed of the randomisation and of the bootstrap.
     n_bootstrap : int
@@ -582,77 +282,85 @@ _COMMON_DOC = """
     return_maps : bool
         Keep the maps of the trained model and of every level in the result.
     reference : array | Attribution | None
-        The trained model's maps of ``X`` for ``target`` with this method and
+        The trained model's maps of the trials for ``target`` with this method and
         ``method_params``, when already computed (e.g. by
-        :func:`~neuroxai.attribution.attribute`): they are not computed again. ``None``
-        computes them.
-    progress : bool
-        Show a progress bar over levels."""
+        :func:`~neuroxai.attribution.attribute`): they are not computed again.
+    metric, progress :
+        Deprecated: the verdict uses both measures; progress bars follow ``verbose``."""
+
+_MODEL_DOC = """
+    model : torch.nn.Module | braindecode.EEGClassifier
+        Trained model; not modified.
+    inst : mne.Epochs | braindecode windows | Trials | array, shape (n_trials, n_chans, n_times)
+        Trials to explain (see :func:`neuroxai.data.as_trials`).
+    target : None | "labels" | int | str | array, shape (n_trials,)
+        Class to explain per trial: ``None`` the trained model's predicted class,
+        ``"labels"`` the true class, or a class index / name for all trials or one per trial.
+    method : str | callable
+        A method name registered in :func:`neuroxai.attribution.attribute`, or a callable
+        ``fn(model, X, target, **method_params)`` returning an array (or tensor, or
+        :class:`~neuroxai.attribution.Attribution`) of shape ``(n_trials, ...)``; a callable
+        is called on chunks of ``batch_size`` trials."""
+
+_RETURNS_DOC = """
+    result : RandomizationResult
+        ``verdict`` (``"PASS"``, ``"FAIL"``, ``"NOT ABOVE CHANCE"``, ``"UNINFORMATIVE"``,
+        ``"UNDEFINED"``), ``passed`` (True / False / None), ``reason``, ``verdict_text``,
+        ``model_accuracy`` (the gate), ``level_outcome``, and every measure per level and
+        trial in ``scores``."""
 
 
 def _doc(func):
-    func.__doc__ = func.__doc__.replace("    %(common)s", _COMMON_DOC.strip("\n"))
+    for key, text in (("common", _COMMON_DOC), ("model", _MODEL_DOC),
+                      ("returns", _RETURNS_DOC)):
+        func.__doc__ = func.__doc__.replace(f"    %({key})s", text.strip("\n"))
     return func
 
 
 @verbose
 @_doc
-def cascading_randomization(model, X, target=None, method="saliency", *, layers=None,
-                            method_params=None, batch_size=32, metric="pearson", threshold=0.5,
-                            seed=0, norm_std=0.5, n_bootstrap=2000, confidence_level=0.95,
-                            return_maps=False, reference=None, progress=True, verbose=None):
+def cascading_randomization(model, inst, target=None, method="saliency", *, layers=None,
+                            norm_std=0.5, y=None, info=None, tmin=None, class_names=None,
+                            picks="eeg", exclude="bads", method_params=None, batch_size=32,
+                            threshold=0.5, model_accuracy=None, alpha=None, seed=0,
+                            n_bootstrap=2000, confidence_level=0.95, return_maps=False,
+                            reference=None, metric=None, progress=None, verbose=None):
     """Cascading model-parameter randomisation test (Adebayo et al., 2018).
 
     The parametrised layers are re-initialised from the output to the input, one level at a
     time and cumulatively; at each level the maps are recomputed and compared, trial by
     trial, with the trained model's maps. The verdict is taken at the last level, where
-    every listed layer is random: a method passes when its maps there are no longer similar
-    to the trained model's. The per-level rows show how fast they degrade.
+    every listed layer is random. The per-level rows show how fast the maps degrade.
+    Necessary, not sufficient: see the module docstring for the rule and the model gate.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Trained model; not modified.
-    X : array, shape (n_trials, n_chans, n_times)
-        Trials to explain.
-    target : int | array of int, shape (n_trials,) | None
-        Class to explain per trial. ``None``: the trained model's predicted class.
-    %(common)s
+    %(model)s
     layers : list of (str | list of str) | None
         Levels in cascade order; ``None`` means every parametrised layer, output to input.
     norm_std : float
         Spread of the random affine parameters of normalisation layers.
+    %(common)s
     %(verbose)s
 
     Returns
     -------
-    result : RandomizationResult
+    %(returns)s
         ``levels`` are the layer names in the order they were randomised.
     """
-    _check_options(metric, threshold, confidence_level)
-    X, target, _ = _check_inputs(model, X, target)
-    compute = _make_attributor(method, method_params, batch_size)
-    levels = resolve_levels(model, layers, X)
-    variants = ((lv, m, target) for lv, m in _iter_cascade(model, levels, seed, norm_std))
-    return _evaluate(
-        "cascading", method, compute, model, X, target, variants, metric=metric,
-        threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
-        confidence_level=confidence_level, seed=seed, return_maps=return_maps,
-        reference=reference,
-        progress=progress, n_levels=len(levels),
-        params=dict(seed=seed, norm_std=norm_std, layers=[m for _, m in levels],
-                    method_params=method_params or {}),
-    )
+    norm_std = check_float(norm_std, "norm_std", 0.0)
+    return run_check("cascading", locals(), _layer_variants(_iter_cascade, layers, norm_std))
 
 
 @verbose
 @_doc
-def independent_randomization(model, X, target=None, method="saliency", *, layers=None,
-                              rule="majority", method_params=None, batch_size=32,
-                              metric="pearson", threshold=0.5, seed=0, norm_std=0.5,
-                              n_bootstrap=2000,
-                              confidence_level=0.95, return_maps=False, reference=None,
-                              progress=True, verbose=None):
+def independent_randomization(model, inst, target=None, method="saliency", *, layers=None,
+                              rule="majority", norm_std=0.5, y=None, info=None, tmin=None,
+                              class_names=None, picks="eeg", exclude="bads", method_params=None,
+                              batch_size=32, threshold=0.5, model_accuracy=None, alpha=None,
+                              seed=0, n_bootstrap=2000, confidence_level=0.95,
+                              return_maps=False, reference=None, metric=None, progress=None,
+                              verbose=None):
     """Independent layer randomisation test (Adebayo et al., 2018).
 
     Each level re-initialises one layer (or group) while every other layer keeps its trained
@@ -660,247 +368,219 @@ def independent_randomization(model, X, target=None, method="saliency", *, layer
     levels. ``rule="all"`` is stricter, but it also fails methods on models whose output
     hardly depends on one layer: randomising a normalisation layer's affine parameters (a
     per-feature rescaling) typically leaves maps correlated at r ~ 0.7-0.9 even for
-    gradients. Read the per-level rows for which layers the maps depend on.
+    gradients. Read the per-level rows for which layers the maps depend on. Necessary, not
+    sufficient: see the module docstring for the rule and the model gate.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Trained model; not modified.
-    X : array, shape (n_trials, n_chans, n_times)
-        Trials to explain.
-    target : int | array of int, shape (n_trials,) | None
-        Class to explain per trial. ``None``: the trained model's predicted class.
-    %(common)s
+    %(model)s
     layers : list of (str | list of str) | None
         Levels; ``None`` means every parametrised layer, output to input.
     rule : "majority" | "all" | "any"
-        How the level verdicts make the overall verdict.
+        How the level outcomes make the verdict.
     norm_std : float
         Spread of the random affine parameters of normalisation layers.
+    %(common)s
     %(verbose)s
 
     Returns
     -------
-    result : RandomizationResult
+    %(returns)s
     """
-    _check_options(metric, threshold, confidence_level)
-    if rule not in ("majority", "all", "any"):
-        raise unknown_name("rule", rule, ("majority", "all", "any"))
-    X, target, _ = _check_inputs(model, X, target)
-    compute = _make_attributor(method, method_params, batch_size)
-    levels = resolve_levels(model, layers, X)
-    variants = ((lv, m, target) for lv, m in _iter_independent(model, levels, seed, norm_std))
-    return _evaluate(
-        "independent", method, compute, model, X, target, variants, metric=metric,
-        threshold=threshold, rule=rule, n_bootstrap=n_bootstrap,
-        confidence_level=confidence_level, seed=seed, return_maps=return_maps,
-        reference=reference,
-        progress=progress, n_levels=len(levels),
-        params=dict(seed=seed, norm_std=norm_std, layers=[m for _, m in levels],
-                    method_params=method_params or {}),
-    )
+    rule = check_option("rule", rule, ("majority", "all", "any"))
+    norm_std = check_float(norm_std, "norm_std", 0.0)
+    return run_check("independent", locals(),
+                     _layer_variants(_iter_independent, layers, norm_std), rule=rule)
 
 
 @verbose
 @_doc
-def full_randomization(model, X, target=None, method="saliency", *, method_params=None,
-                       batch_size=32, metric="pearson", threshold=0.5, seed=0, norm_std=0.5,
-                       n_bootstrap=2000, confidence_level=0.95, return_maps=False,
-                       reference=None, progress=True, verbose=None):
+def full_randomization(model, inst, target=None, method="saliency", *, norm_std=0.5, y=None,
+                       info=None, tmin=None, class_names=None, picks="eeg", exclude="bads",
+                       method_params=None, batch_size=32, threshold=0.5, model_accuracy=None,
+                       alpha=None, seed=0, n_bootstrap=2000, confidence_level=0.95,
+                       return_maps=False, reference=None, metric=None, progress=None,
+                       verbose=None):
     """Full model randomisation: every parametrised layer re-initialised at once.
 
     Equals the last level of :func:`cascading_randomization` with the same ``seed``.
+    Necessary, not sufficient: see the module docstring for the rule and the model gate.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Trained model; not modified.
-    X : array, shape (n_trials, n_chans, n_times)
-        Trials to explain.
-    target : int | array of int, shape (n_trials,) | None
-        Class to explain per trial. ``None``: the trained model's predicted class.
-    %(common)s
+    %(model)s
     norm_std : float
         Spread of the random affine parameters of normalisation layers.
+    %(common)s
     %(verbose)s
 
     Returns
     -------
-    result : RandomizationResult
+    %(returns)s
         One level, ``"all layers"``.
     """
-    _check_options(metric, threshold, confidence_level)
-    X, target, _ = _check_inputs(model, X, target)
-    compute = _make_attributor(method, method_params, batch_size)
-    randomized = randomize_model(model, None, seed=seed, norm_std=norm_std, X=X)
-    return _evaluate(
-        "full", method, compute, model, X, target, [("all layers", randomized, target)],
-        metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
-        confidence_level=confidence_level, seed=seed, return_maps=return_maps,
-        reference=reference,
-        progress=False, n_levels=1,
-        params=dict(seed=seed, norm_std=norm_std, method_params=method_params or {}),
-    )
+    norm_std = check_float(norm_std, "norm_std", 0.0)
+
+    def variants(chk):
+        rand = randomize_model(chk.model, None, seed=chk.seed, norm_std=norm_std, X=chk.X)
+        return 1, [("all layers", rand, chk.target)], dict(norm_std=norm_std), {}
+
+    return run_check("full", locals(), variants)
 
 
 @verbose
 @_doc
-def label_randomization(model, X, target=None, method="saliency", *, method_params=None,
-                        batch_size=32, metric="pearson", threshold=0.5, seed=0,
-                        n_bootstrap=2000, confidence_level=0.95, return_maps=False,
-                        reference=None, progress=True, verbose=None):
+def label_randomization(model, inst, target=None, method="saliency", *, y=None, info=None,
+                        tmin=None, class_names=None, picks="eeg", exclude="bads",
+                        method_params=None, batch_size=32, threshold=0.5, model_accuracy=None,
+                        alpha=None, seed=0, n_bootstrap=2000, confidence_level=0.95,
+                        return_maps=False, reference=None, metric=None, progress=None,
+                        verbose=None):
     """Label randomisation: explain the trained model for a different class.
 
     Every trial is attributed once for ``target`` and once for a class drawn uniformly among
     the other classes (seeded). A class-discriminative method gives different maps; a method
-    that ignores the target (e.g. the gradient of the sum of all outputs) fails.
+    that ignores the target (e.g. the gradient of the sum of all outputs) fails. With 2
+    classes the test is uninformative except against such a method (module docstring,
+    rule 3). Necessary, not sufficient.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Trained model; not modified.
-    X : array, shape (n_trials, n_chans, n_times)
-        Trials to explain.
-    target : int | array of int, shape (n_trials,) | None
-        The true (or asked-about) class per trial. ``None``: the predicted class.
+    %(model)s
     %(common)s
     %(verbose)s
 
     Returns
     -------
-    result : RandomizationResult
+    %(returns)s
         One level, ``"target"``; ``info["random_target"]`` holds the drawn classes.
     """
-    _check_options(metric, threshold, confidence_level)
-    X, target, n_outputs = _check_inputs(model, X, target)
-    compute = _make_attributor(method, method_params, batch_size)
-    other = random_targets(target, n_outputs, seed=seed)
-    return _evaluate(
-        "label", method, compute, model, X, target, [("target", model, other)],
-        metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
-        confidence_level=confidence_level, seed=seed, return_maps=return_maps,
-        reference=reference,
-        progress=False, n_levels=1, info={"target": target, "random_target": other},
-        params=dict(seed=seed, method_params=method_params or {}),
-    )
+    def variants(chk):
+        other = random_targets(chk.target, chk.n_outputs, seed=chk.seed)
+        return 1, [("target", chk.model, other)], {}, dict(target=chk.target,
+                                                           random_target=other)
+
+    return run_check("label", locals(), variants)
 
 
 @verbose
 @_doc
-def data_randomization(model, X_train, y_train, method="saliency", *, X=None, target=None,
-                       max_epochs=100, lr=1e-3, train_batch_size=32, weight_decay=0.0,
-                       target_accuracy=0.95, fit_fn=None, method_params=None, batch_size=32,
-                       metric="pearson", threshold=0.5, seed=0, n_bootstrap=2000,
-                       confidence_level=0.95, return_maps=False, reference=None, progress=True,
-                       verbose=None):
+def data_randomization(model, X_train, y_train=None, method="saliency", *, X=None, target=None,
+                       y=None, info=None, tmin=None, class_names=None, picks="eeg",
+                       exclude="bads", max_epochs=100, lr=1e-3, train_batch_size=32,
+                       weight_decay=0.0, target_accuracy=0.95, fit_fn=None, method_params=None,
+                       batch_size=32, threshold=0.5, model_accuracy=None, alpha=None, seed=0,
+                       n_bootstrap=2000, confidence_level=0.95, return_maps=False,
+                       reference=None, metric=None, progress=None, verbose=None):
     """Data randomisation test: retrain the architecture on permuted labels.
 
     A fresh copy of ``model`` (every parametrised layer re-initialised by its own reset,
     normalisation layers to identity with reset running statistics, parametrised tensors at
-    their source) is trained on ``X_train`` with a random permutation of ``y_train`` until it
+    their source) is trained on ``X_train`` with a random permutation of its labels until it
     fits them (``target_accuracy`` training accuracy) or ``max_epochs`` is reached. Its maps
     are compared with the trained model's: a method that explains what the model learned
-    gives different maps for a model that learned nothing generalisable.
+    gives different maps for a model that learned nothing generalisable. Necessary, not
+    sufficient: see the module docstring for the rule and the model gate.
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module | braindecode.EEGClassifier
         Trained model; not modified. Its architecture (and device) is reused.
-    X_train : array, shape (n_train, n_chans, n_times)
-        Training trials.
-    y_train : array of int, shape (n_train,)
-        Training labels; they are permuted (class balance kept).
-    X : array, shape (n_trials, n_chans, n_times) | None
-        Trials to explain; ``None`` uses ``X_train``.
-    target : int | array of int | None
-        Class to explain per trial of ``X``, the same for both models. ``None`` uses
-        ``y_train`` when ``X`` is ``None``, else the trained model's predicted class.
+    X_train : mne.Epochs | braindecode windows dataset | Trials | array
+        Labelled training trials of the permuted-label model.
+    y_train : array, shape (n_train,) | None
+        Labels of an array ``X_train``; they are permuted (class balance kept).
+    method : str | callable
+        As in :func:`cascading_randomization`.
+    X : mne.Epochs | windows | Trials | array | None
+        Trials to explain (``y`` labels them); ``None`` explains ``X_train``.
+    target : None | "labels" | int | str | array
+        Class to explain per trial of ``X``, the same for both models. ``None``: the labels
+        when ``X`` is ``None``, else the trained model's predicted class.
     max_epochs : int
-        Epoch cap of the default training loop (:func:`fit_classifier`), which stops as
+        Epoch cap of the training (:func:`neuroxai.models.fit_classifier`), which stops as
         soon as the permuted labels are fitted. With the defaults, ShallowFBCSPNet fits the
         permuted labels of the simulated BCI IV 2a data (576 trials, 22 x 1125 samples) in
         6 epochs; one epoch costs about 25 s of CPU time (under a minute on two cores).
     lr, weight_decay : float
-        AdamW parameters of the default loop.
+        AdamW parameters of the training.
     train_batch_size : int
-        Mini-batch size of the default loop.
+        Mini-batch size of the training.
     target_accuracy : float
         Training accuracy on the permuted labels at which training stops. If it is not
         reached, a warning is issued and ``info["fitted"]`` is False.
     fit_fn : callable | None
         ``fit_fn(model, X_train, y_permuted, seed=seed) -> model`` replacing the default
-        loop (e.g. a skorch/braindecode classifier's training).
+        training.
     %(common)s
     %(verbose)s
 
     Returns
     -------
-    result : RandomizationResult
+    %(returns)s
         One level, ``"labels (retrained)"``. ``info`` holds ``train_accuracy``, ``fitted``,
-        ``history`` (default loop), ``fit_time_s`` and ``model`` (the permuted-label model).
+        ``history`` (default training), ``fit_time_s`` and ``model`` (the permuted-label
+        model).
     """
-    _check_options(metric, threshold, confidence_level)
-    X_train = check_trials_array(X_train, "X_train")
-    y_train = np.asarray(y_train)
-    if y_train.shape != (len(X_train),) or not np.issubdtype(y_train.dtype, np.integer):
-        raise InvalidInputError(
-            f"y_train must be integer labels of shape ({len(X_train)},), got {y_train.dtype} "
-            f"array of shape {y_train.shape}."
-        )
-    if X is None:
-        X = X_train
-        if target is None:
-            target = y_train
-    X, target, n_outputs = _check_inputs(model, X, target)
-    if y_train.min() < 0 or y_train.max() >= n_outputs:
-        raise TargetError(f"y_train values must lie in [0, {n_outputs - 1}] (the model's outputs).")
-    compute = _make_attributor(method, method_params, batch_size)
+    from ..data._boundary import prepare_trials
 
-    rng = np.random.default_rng(seed)
-    y_perm = rng.permutation(y_train)
-    fresh = copy.deepcopy(model)
-    layer_names = [n for n, _ in layers_in_forward_order(fresh, X_train)]
-    if not layer_names:
-        raise InvalidInputError(
-            f"{type(model).__name__} has no parametrised layer, so it cannot be retrained."
-        )
-    randomize_in_place(fresh, layer_names, seed, norm="reset")
-    t0 = time.perf_counter()
-    history = None
-    if fit_fn is None:
-        from ..models.train import fit_classifier as _fit
+    module = as_module(model)
+    float64 = device_dtype(module)[1] == torch.float64
+    train = prepare_trials(X_train, y_train, info=info, tmin=tmin, class_names=class_names,
+                           picks=picks, exclude=exclude, need=("labels",), units=True,
+                           what="data randomisation (X_train)",
+                           dtype=np.float64 if float64 else np.float32)
+    max_epochs = check_int(max_epochs, "max_epochs", 1)
+    target_accuracy = check_float(target_accuracy, "target_accuracy", 0.0, 1.0)
+    if fit_fn is not None and not callable(fit_fn):
+        raise InvalidInputError(f"fit_fn must be callable, got {type(fit_fn).__name__}.")
+    args = dict(locals(), inst=X if X is not None else train,
+                y=y if X is not None else None,
+                target="labels" if X is None and target is None else target)
+    if X is None:  # the Trials carry the picked channels and their class names
+        args.update(info=None, tmin=None, class_names=None, picks="all", exclude=())
 
-        fresh, history = _fit(
-            fresh, X_train, y_perm, n_epochs=max_epochs, lr=lr, batch_size=train_batch_size,
-            weight_decay=weight_decay, target_train_accuracy=target_accuracy, seed=seed,
-            picks="all", exclude=(), verbose=False,
-        )
-    else:
-        fresh = fit_fn(fresh, X_train, y_perm, seed=seed)
-        if not isinstance(fresh, torch.nn.Module):
-            raise InvalidInputError("fit_fn must return the trained torch.nn.Module.")
-    fit_time = time.perf_counter() - t0
-    fresh.eval()
-    train_acc = float(np.mean(predict_classes(fresh, X_train) == y_perm))
-    fitted = train_acc >= target_accuracy
-    if not fitted:
-        warnings.warn(
-            f"The permuted-label model reached {train_acc:.2f} training accuracy, below "
-            f"target_accuracy={target_accuracy} (raise max_epochs or lr); the data "
-            "randomisation test compares against a model that did not memorise its labels.",
-            UserWarning, stacklevel=3,
-        )
-    info = dict(train_accuracy=train_acc, fitted=fitted, history=history, fit_time_s=fit_time,
-                epochs=len(history) if history is not None else None, y_permuted=y_perm,
-                model=fresh)
-    return _evaluate(
-        "data", method, compute, model, X, target, [("labels (retrained)", fresh, target)],
-        metric=metric, threshold=threshold, rule="last", n_bootstrap=n_bootstrap,
-        confidence_level=confidence_level, seed=seed, return_maps=return_maps,
-        reference=reference,
-        progress=False, n_levels=1, info=info,
-        params=dict(seed=seed, max_epochs=max_epochs, lr=lr, train_batch_size=train_batch_size,
-                    weight_decay=weight_decay, target_accuracy=target_accuracy,
-                    fit_fn=None if fit_fn is None else _method_name(fit_fn),
-                    method_params=method_params or {}),
-    )
+    def variants(chk):
+        if train.y.max() >= chk.n_outputs:
+            raise TargetError(f"y_train holds {int(train.y.max()) + 1} classes but the model "
+                              f"has {chk.n_outputs} outputs.")
+        y_perm = np.random.default_rng(chk.seed).permutation(train.y)
+        fresh = copy.deepcopy(chk.model)
+        layer_names = [n for n, _ in layers_in_forward_order(fresh, train.X)]
+        if not layer_names:
+            raise InvalidInputError(
+                f"{type(fresh).__name__} has no parametrised layer, so it cannot be retrained.")
+        randomize_in_place(fresh, layer_names, chk.seed, norm="reset")
+        t0 = time.perf_counter()
+        history = None
+        if fit_fn is None:
+            from ..models.train import fit_classifier as fit
+
+            fresh, history = fit(
+                fresh, train.X, y_perm, n_epochs=max_epochs, lr=lr,
+                batch_size=train_batch_size, weight_decay=weight_decay,
+                target_train_accuracy=target_accuracy, seed=chk.seed, picks="all",
+                exclude=(), verbose=False)
+        else:
+            fresh = fit_fn(fresh, train.X, y_perm, seed=chk.seed)
+            if not isinstance(fresh, torch.nn.Module):
+                raise InvalidInputError("fit_fn must return the trained torch.nn.Module.")
+        fit_time = time.perf_counter() - t0
+        fresh.eval()
+        train_acc = float(np.mean(predict_classes(fresh, train.X) == y_perm))
+        fitted = train_acc >= target_accuracy
+        if not fitted:
+            warnings.warn(
+                f"The permuted-label model reached {train_acc:.2f} training accuracy, below "
+                f"target_accuracy={target_accuracy} (raise max_epochs or lr); the data "
+                "randomisation test compares against a model that did not memorise its "
+                "labels.", UserWarning, stacklevel=5)
+        info_ = dict(train_accuracy=train_acc, fitted=fitted, history=history,
+                     fit_time_s=fit_time, epochs=len(history) if history is not None else None,
+                     y_permuted=y_perm, model=fresh)
+        params = dict(max_epochs=max_epochs, lr=lr, train_batch_size=train_batch_size,
+                      weight_decay=weight_decay, target_accuracy=target_accuracy,
+                      fit_fn=None if fit_fn is None else method_name(fit_fn))
+        return 1, [("labels (retrained)", fresh, chk.target)], params, info_
+
+    return run_check("data", args, variants)

@@ -103,27 +103,14 @@ def plot_haufe_patterns(patterns, info=None, bands=None, class_names=None, freqs
 
 
 # ------------------------------------------------------------------------ method agreement
-_AGREEMENTS = ("map", "trial")
-
-
-def _pearson_rows(a, b):
-    """Pearson r of matching rows of ``a`` and ``b`` (NaN for a constant row)."""
-    a = a - a.mean(axis=-1, keepdims=True)
-    b = b - b.mean(axis=-1, keepdims=True)
-    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-    out = np.full(den.shape, np.nan)
-    np.divide((a * b).sum(-1), den, out=out, where=den > 0)
-    return out
-
-
 def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LANDMARKS,
                           cmap=SEQUENTIAL_CMAP, title=None, axes=None, show=True):
     """Where the methods put relevance on average, and how much they agree.
 
-    Left: the per-channel mean ``|attribution|`` (over trials, time or frequency, classes)
-    averaged over methods, each method's map first scaled to sum to 1 so that no method
-    dominates by its scale; shown as percent of the total. Right: the pairwise agreement of
-    the methods as an annotated heatmap.
+    Left: the per-channel mean ``|attribution|`` averaged over methods (each method's map
+    scaled to sum to 1), in percent of the total. Right: the pairwise agreement of the
+    methods as an annotated heatmap. The numbers come from
+    :func:`neuroxai.metrics.compute_method_agreement` (see it for ``agreement``).
 
     Parameters
     ----------
@@ -133,12 +120,7 @@ def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LA
     info : mne.Info | None
         Channel positions; default the first attribution's ``info``.
     agreement : "map" | "trial"
-        ``"map"``: Pearson r between the methods' per-channel mean ``|attribution|`` maps
-        (the maps of the left panel). ``"trial"``: Pearson r between the per-trial channel
-        maps (mean ``|attribution|`` over time), averaged over trials (NaN trials, e.g. an
-        all-zero map, are skipped); needs the same trials in every method. Map-level r is
-        higher, as averaging removes trial noise; per-trial r says how far the methods
-        agree on a single trial.
+        See :func:`neuroxai.metrics.compute_method_agreement`.
     landmarks : sequence of str | None
         Channels named on the scalp map.
     cmap : str
@@ -153,43 +135,14 @@ def plot_method_agreement(attributions, info=None, agreement="map", landmarks=LA
     -------
     fig : matplotlib.figure.Figure
     """
-    check_mapping(attributions, "attributions", "{'saliency': attr}")
-    if agreement not in _AGREEMENTS:
-        raise unknown_name("agreement", agreement, _AGREEMENTS)
-    names = [str(n) for n in attributions]
-    maps, trial_maps = [], []
-    for name, values in attributions.items():
-        m, m_info = reduce_to_channels(values, name, keep_trials=agreement == "trial")
-        info = info if info is not None else m_info
-        trial_maps.append(m)
-        maps.append(m.mean(axis=0) if agreement == "trial" else m)
-    n_chans = {len(m) for m in maps}
-    if len(n_chans) > 1:
-        raise ShapeError(f"The methods have different numbers of channels: "
-                         f"{dict(zip(names, (len(m) for m in maps)))}.")
-    check_info(info, maps[0].shape[0], "plot_method_agreement")
-    maps = np.stack(maps)
-    totals = maps.sum(axis=1, keepdims=True)
-    if np.any(totals == 0):
-        raise InvalidInputError(f"Methods {[n for n, t in zip(names, totals[:, 0]) if t == 0]} "
-                                "are zero everywhere; nothing to compare.")
-    share = 100.0 * (maps / totals).mean(axis=0)
+    from ..metrics.agreement import compute_method_agreement
 
+    check_mapping(attributions, "attributions", "{'saliency': attr}")
+    share_attr, corr_df = compute_method_agreement(attributions, agreement=agreement)
+    share, corr, names = share_attr.data, corr_df.to_numpy(), list(corr_df.index)
+    info = info if info is not None else share_attr.info
+    check_info(info, len(share), "plot_method_agreement")
     n = len(names)
-    corr = np.eye(n)
-    if agreement == "trial":
-        n_trials = {len(m) for m in trial_maps}
-        if len(n_trials) > 1:
-            raise ShapeError("agreement='trial' needs the same trials in every method, got "
-                             f"{dict(zip(names, (len(m) for m in trial_maps)))} trials.")
-    for i in range(n):
-        for j in range(i + 1, n):
-            if agreement == "map":
-                r = _pearson_rows(maps[i], maps[j])
-            else:
-                rs = _pearson_rows(trial_maps[i], trial_maps[j])
-                r = np.nanmean(rs) if np.isfinite(rs).any() else np.nan
-            corr[i, j] = corr[j, i] = r
 
     if axes is None:
         fig, ax_arr = _new_figure(1, 2, (REPORT_WIDTH, 3.4 + 0.15 * n),
@@ -228,13 +181,15 @@ _MULTI_TESTS = ("cascading", "independent")
 _TEST_LABELS = {"label": "label\nrandomisation", "full": "full-weight\nrandomisation",
                 "data": "data\nrandomisation"}
 _METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ",
-                  "spearman_abs": "Spearman ρ of |maps|"}
+                  "spearman_abs": "Spearman ρ of |maps|",
+                  "spearman_abs_partial": "Spearman ρ of |maps|, |x| fixed"}
+#: How a verdict that is not PASS is marked above its bars / at the end of its curve.
+_VERDICT_MARKS = {"FAIL": "FAIL", "NOT ABOVE CHANCE": "at chance", "UNINFORMATIVE": "uninf.",
+                  "UNDEFINED": "undef."}
+_SIGNED, _UNSIGNED = "pearson", ("spearman_abs_partial", "spearman_abs")
 
 
-def _sanity_records(results, metric):
-    """Normalise results to dicts: test, method, levels, mean, ci (or None), threshold."""
-    import pandas as pd
-
+def _sanity_results(results):
     if isinstance(results, dict):
         results = list(results.values())
     elif not isinstance(results, (list, tuple)):
@@ -244,78 +199,203 @@ def _sanity_records(results, metric):
                for r in (item if isinstance(item, (list, tuple)) else [item])]
     if len(results) == 0:
         raise InvalidInputError("results is empty; pass RandomizationResult objects (or their "
-                                "DataFrames) from neuroxai.sanity.")
-    records, metrics, thresholds = [], [], []
-    for res in results:
+                                "summary() DataFrames) from neuroxai.sanity.")
+    return results
+
+
+def _sanity_records(results, metric):
+    """Per result: test, method, levels, the measures drawn (means and intervals as the
+    result reports them), verdict, gate. Nothing is computed here."""
+    import pandas as pd
+
+    records = []
+    for res in _sanity_results(results):
         if isinstance(res, pd.DataFrame):
             records.extend(_records_from_frame(res, metric))
             continue
-        needed = ("test", "method", "levels", "scores", "ci")
+        needed = ("test", "method", "levels", "scores", "ci", "mean")
         if not all(hasattr(res, a) for a in needed):
             raise InvalidInputError(
-                "Each result must be a neuroxai.sanity RandomizationResult or a DataFrame; got "
-                f"{type(res).__name__}.")
-        m = metric or res.metric
-        if m not in res.scores:
-            raise unknown_name("similarity metric", m, res.scores)
-        metrics.append(m)
-        thresholds.append(float(getattr(res, "threshold", 0.5)))
-        scores = np.asarray(res.scores[m], dtype=float)
-        records.append(dict(test=res.test, method=res.method, levels=[str(lv) for lv in res.levels],
-                            mean=scores.mean(axis=1), ci=np.asarray(res.ci[m], dtype=float)))
-    return records, metrics, thresholds
+                "Each result must be a neuroxai.sanity RandomizationResult or its summary() "
+                f"DataFrame; got {type(res).__name__}.")
+        names = [metric] if metric else [_SIGNED, res.unsigned_metric]
+        for m in names:
+            if m not in res.scores:
+                raise unknown_name("similarity metric", m, res.scores)
+        mean = res.mean
+        records.append(dict(
+            test=res.test, method=res.method, levels=[str(lv) for lv in res.levels],
+            measures=names, mean={m: np.asarray(mean[m], float) for m in names},
+            ci={m: np.asarray(res.ci[m], float) for m in names}, verdict=res.verdict,
+            threshold=float(res.threshold),
+            model=(res.model_check, _gate_numbers(res.model_accuracy or {}))))
+    return records
+
+
+def _gate_numbers(acc):
+    """The gate's numbers as the result reports them, in a few words (None: not checked)."""
+    if not acc.get("checked", False):
+        return None
+    n = f", n = {acc['n']}" if "n" in acc else ""
+    return f"accuracy {acc['accuracy']:.2f}, chance {acc['chance']:.2f}, p = " \
+           f"{acc['p_value']:.2g}{n}"
 
 
 def _records_from_frame(df, metric):
-    """Records from a summary-like or a long (per-trial) DataFrame."""
+    """Records from ``summary()`` tables with ``test`` and ``method`` columns added."""
     cols = set(df.columns)
     if not {"test", "method"} <= cols:
         raise InvalidInputError("A DataFrame of sanity results needs 'test' and 'method' columns "
-                                "(RandomizationResult.to_dataframe(), or summary() with "
-                                "test/method columns added).")
-    metric = metric or "pearson"
-    level_col = "randomized" if "randomized" in cols else "level"
+                                "(RandomizationResult.summary() with test/method columns added).")
+    if metric:
+        names = [metric]
+    else:
+        names = [_SIGNED, next((m for m in _UNSIGNED if f"{m}_mean" in cols), _UNSIGNED[-1])]
+    missing = [m for m in names if f"{m}_mean" not in cols]
+    if missing:
+        raise InvalidInputError(
+            f"The DataFrame has no {missing[0]!r}_mean column (columns: {sorted(cols)}); pass "
+            "RandomizationResult.summary() tables (the per-trial to_dataframe() holds no means).")
     out = []
     for (test, method), grp in df.groupby(["test", "method"], sort=False):
-        order = grp["level"] if "level" in cols else grp[level_col]
-        grp = grp.assign(_order=np.asarray(order)).sort_values("_order", kind="stable")
-        if f"{metric}_mean" in cols:  # summary format: one row per level
-            mean = grp[f"{metric}_mean"].to_numpy(float)
-            ci = (grp[[f"{metric}_ci_low", f"{metric}_ci_high"]].to_numpy(float)
-                  if {f"{metric}_ci_low", f"{metric}_ci_high"} <= cols else None)
-            levels = grp[level_col].astype(str).tolist()
-        elif metric in cols:  # long format: one row per level and trial
-            agg = grp.groupby("_order", sort=True).agg(mean=(metric, "mean"),
-                                                       name=(level_col, "first"))
-            mean, ci, levels = agg["mean"].to_numpy(float), None, agg["name"].astype(str).tolist()
-        else:
-            raise InvalidInputError(f"The DataFrame has neither a {metric!r} column nor "
-                                    f"'{metric}_mean'; its columns are {sorted(cols)}.")
-        out.append(dict(test=str(test), method=str(method), levels=levels, mean=mean, ci=ci))
+        grp = grp.sort_values("level", kind="stable") if "level" in cols else grp
+        ci = {m: grp[[f"{m}_ci_low", f"{m}_ci_high"]].to_numpy(float)
+              if {f"{m}_ci_low", f"{m}_ci_high"} <= cols else None for m in names}
+        first = grp.iloc[0]
+        check = str(first.get("model_check", "not checked"))
+        model = (check, _gate_numbers(dict(
+            checked=True, accuracy=first["model_accuracy"], chance=first["model_chance"],
+            p_value=first["model_p_value"])) if check != "not checked" and
+            "model_accuracy" in cols else None)
+        out.append(dict(
+            test=str(test), method=str(method),
+            levels=grp["randomized" if "randomized" in cols else "level"].astype(str).tolist(),
+            measures=names, mean={m: grp[f"{m}_mean"].to_numpy(float) for m in names}, ci=ci,
+            verdict=str(first["verdict"]) if "verdict" in cols else None,
+            threshold=float(first["threshold"]) if "threshold" in cols else None, model=model))
     return out
 
 
-def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=True):
-    """Randomisation sanity checks of several methods side by side.
+def _gate_line(records):
+    """The model gate of the results drawn, in words, and its colour."""
+    gates = list(dict.fromkeys(r["model"] for r in records))
+    checks = {g[0] for g in gates}
+    if "not above chance" in checks:
+        nums = next(g[1] for g in gates if g[0] == "not above chance")
+        return (f"Model not above chance ({nums}): the maps explain noise", OKABE_ITO[4])
+    if checks == {"not checked"}:
+        return "Model not checked: no labels and no held-out accuracy given", "0.3"
+    nums = "; ".join(g[1] or "" for g in gates if g[0] == "above chance")
+    return f"Model above chance ({nums})", "0.2"
 
-    Left: mean similarity to the trained model's maps after label and full-weight (and data)
-    randomisation, one bar per method, bootstrap confidence interval as error bars. Right:
-    cascading (solid) and independent (dashed) randomisation, similarity per level with the
-    confidence interval as a band. A method passes where its similarity falls below the
-    threshold (dashed line); failing bars are marked ``FAIL``.
+
+def _draw_bars(ax, single, methods, colors):
+    """One group per single-level test, two bars (signed, unsigned) per method."""
+    tests = [t for t in _SINGLE_TESTS if any(r["test"] == t for r in single)]
+    n_measures = max((len(r["measures"]) for r in single), default=1)
+    width = 0.8 / max(len(methods) * n_measures, 1)
+    lows = []
+    for g, test in enumerate(tests):
+        for k, method in enumerate(methods):
+            rec = next((r for r in single if r["test"] == test and r["method"] == method), None)
+            if rec is None:
+                continue
+            tops = []
+            for j, m in enumerate(rec["measures"]):
+                x = g - 0.4 + width * (k * n_measures + j + 0.5)
+                mean = float(rec["mean"][m][-1])
+                yerr = None
+                if rec["ci"][m] is not None:
+                    lo, hi = rec["ci"][m][-1]
+                    yerr = [[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]]
+                    lows.append(lo)
+                ax.bar(x, mean, width * 0.9, color=colors[method], yerr=yerr, capsize=2,
+                       ecolor="black", error_kw=dict(linewidth=0.8),
+                       hatch="///" if j else None, edgecolor="white" if j else colors[method],
+                       linewidth=0)
+                lows.append(mean)
+                if np.isfinite(mean):  # an undefined check (constant maps) draws no bar
+                    tops.append(max(mean, 0.0) + (yerr[1][0] if yerr else 0.0))
+            mark = _VERDICT_MARKS.get(rec["verdict"])
+            if mark:
+                x_mid = g - 0.4 + width * (k * n_measures + n_measures / 2)
+                ax.text(x_mid, max(tops, default=0.0) + 0.03, mark, ha="center", va="bottom",
+                        fontsize=7, rotation=90 if len(methods) > 3 else 0, color="black")
+    if tests:
+        ax.set_xticks(range(len(tests)))
+        ax.set_xticklabels([_TEST_LABELS[t] for t in tests], fontsize=9)
+        ax.set_xlim(-0.55, len(tests) - 0.45)
+    else:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "no label / full-weight\nrandomisation results", ha="center",
+                va="center", transform=ax.transAxes, fontsize=9, color="0.4")
+    ax.set_title("Label / weight randomisation", fontsize=11)
+    return lows
+
+
+def _draw_curves(ax, multi, colors):
+    """Similarity per level: signed measure solid, unsigned dashed; the verdict at the end."""
+    level_names, lows = [], []
+    for rec in multi:
+        x = np.arange(1, len(rec["levels"]) + 1)
+        for j, m in enumerate(rec["measures"]):
+            label = rec["method"] if rec["test"] == "cascading" else \
+                f"{rec['method']} (independent)"
+            ax.plot(x, rec["mean"][m], "--" if j else "-",
+                    marker="^" if rec["test"] == "independent" else "o", markersize=3.5,
+                    color=colors[rec["method"]], label=label, linewidth=1.6 - 0.4 * j)
+            lows.extend(rec["mean"][m])
+            if rec["ci"][m] is not None:
+                ax.fill_between(x, rec["ci"][m][:, 0], rec["ci"][m][:, 1],
+                                color=colors[rec["method"]], alpha=0.15, linewidth=0)
+                lows.extend(rec["ci"][m][:, 0])
+        mark = _VERDICT_MARKS.get(rec["verdict"])
+        if mark:
+            ends = [float(rec["mean"][m][-1]) for m in rec["measures"]]
+            top = max((v for v in ends if np.isfinite(v)), default=0.0)
+            ax.annotate(mark, (x[-1], top), xytext=(0, 5), textcoords="offset points",
+                        ha="right", fontsize=7, color=colors[rec["method"]])
+        if len(rec["levels"]) > len(level_names):
+            level_names = rec["levels"]
+    if multi:
+        ax.set_xticks(np.arange(1, len(level_names) + 1))
+        ax.set_xticklabels(level_names, rotation=40, ha="right", rotation_mode="anchor",
+                           fontsize=8)
+        ax.set_xlabel("randomised down to layer (output → input)", fontsize=9)
+    else:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "no cascading randomisation results", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9, color="0.4")
+    ax.set_title("Cascading randomisation", fontsize=11)
+    return lows
+
+
+def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=True):
+    """Randomisation sanity checks of several methods side by side, with their verdicts.
+
+    Left: similarity to the trained model's maps after label and full-weight (and data)
+    randomisation, per method two bars, the signed measure (Pearson r, filled) and the
+    unsigned one (Spearman ρ of |maps|, with |x| held fixed where the result computed it,
+    hatched), bootstrap confidence intervals as error bars. Right: cascading (solid: signed,
+    dashed: unsigned) and independent (triangles) randomisation per level, interval as a
+    band. The rule (a level passes when |r| and ρ of |maps| are both below the threshold)
+    is drawn as lines at ± threshold. A verdict other than PASS is written above the bars
+    or at the end of the curve: ``FAIL``, ``at chance`` (the model is not above chance:
+    the maps explain noise), ``uninf.`` (the 2-class label test), ``undef.`` (constant
+    maps). The title line states the model gate; checks are necessary, not sufficient.
+    Every number comes from the results (:mod:`neuroxai.sanity`).
 
     Parameters
     ----------
     results : RandomizationResult | DataFrame | list or dict of them
         From :mod:`neuroxai.sanity.randomization` (dict values may be lists, e.g.
-        ``{method: [label, full, cascading]}``). DataFrames: ``result.to_dataframe()``
-        (long format; means only, no interval) or ``result.summary()`` with ``test`` and
-        ``method`` columns added (``{metric}_mean``, ``{metric}_ci_low``, ``{metric}_ci_high``).
+        ``{method: [label, full, cascading]}``), or their ``summary()`` tables with ``test``
+        and ``method`` columns added.
     metric : str | None
-        Similarity shown (default: each result's verdict metric, ``"pearson"`` for
-        DataFrames).
+        Draw this one measure instead of the two the verdict uses (``"pearson"``,
+        ``"spearman"``, ``"spearman_abs"``, ``"spearman_abs_partial"``).
     threshold : float | None
-        Pass/fail line (default: the results' threshold, else 0.5).
+        Rule lines (default: the results' threshold, else 0.5).
     axes : sequence of 2 Axes | None
         Single-level checks and multi-level (cascading) curves.
     show : bool
@@ -324,17 +404,13 @@ def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=Tru
     -------
     fig : matplotlib.figure.Figure
     """
-    records, metrics, thresholds = _sanity_records(results, metric)
+    records = _sanity_records(results, metric)
+    thresholds = sorted({r["threshold"] for r in records if r["threshold"] is not None})
     if threshold is None:
+        if len(thresholds) > 1:
+            raise InvalidInputError(f"The results use different thresholds {thresholds}; pass "
+                                    "threshold= to choose the lines drawn.")
         threshold = thresholds[0] if thresholds else 0.5
-        if len(set(thresholds)) > 1:
-            raise InvalidInputError(f"The results use different thresholds "
-                                    f"{sorted(set(thresholds))}; pass threshold= to choose the "
-                                    "line drawn.")
-    metric = metric or (metrics[0] if metrics else "pearson")
-    if len(set(metrics)) > 1:
-        raise InvalidInputError(f"The results use different verdict metrics {sorted(set(metrics))};"
-                                " pass metric= to compare one similarity.")
     unknown = sorted({r["test"] for r in records} - set(_SINGLE_TESTS) - set(_MULTI_TESTS))
     if unknown:
         raise unknown_name("sanity test", unknown[0], _SINGLE_TESTS + _MULTI_TESTS)
@@ -344,93 +420,47 @@ def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=Tru
     multi = [r for r in records if r["test"] in _MULTI_TESTS]
 
     if axes is None:
-        fig, ax_arr = _new_figure(1, 2, (REPORT_WIDTH, 3.9),
+        fig, ax_arr = _new_figure(1, 2, (REPORT_WIDTH, 4.2),
                                   gridspec_kw=dict(width_ratios=[1.0, 1.3]))
         ax_bar, ax_curve = ax_arr[0]
     else:
         ax_bar, ax_curve = check_axes(axes, 2, "plot_sanity_checks")
         fig = ax_bar.figure
-    ylabel = f"similarity to trained maps ({_METRIC_LABELS.get(metric, metric)})"
-    lows = [threshold - 0.1]
-
-    # -- left: one bar per method and single-level test
-    tests = [t for t in _SINGLE_TESTS if any(r["test"] == t for r in single)]
-    width = 0.8 / max(len(methods), 1)
-    for g, test in enumerate(tests):
-        for k, method in enumerate(methods):
-            rec = next((r for r in single if r["test"] == test and r["method"] == method), None)
-            if rec is None:
-                continue
-            x = g - 0.4 + width * (k + 0.5)
-            mean = float(rec["mean"][-1])
-            yerr = None
-            if rec["ci"] is not None:
-                lo, hi = rec["ci"][-1]
-                yerr = [[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]]
-                lows.append(lo)
-            ax_bar.bar(x, mean, width * 0.9, color=colors[method], yerr=yerr, capsize=3,
-                       ecolor="black", error_kw=dict(linewidth=1), label=method)
-            lows.append(mean)
-            if mean >= threshold:
-                top = mean + (yerr[1][0] if yerr else 0.0)
-                ax_bar.text(x, top + 0.03, "FAIL", ha="center", va="bottom", fontsize=7,
-                            rotation=90 if len(methods) > 3 else 0, color="black")
-    if tests:
-        ax_bar.set_xticks(range(len(tests)))
-        ax_bar.set_xticklabels([_TEST_LABELS[t] for t in tests], fontsize=9)
-        ax_bar.set_xlim(-0.55, len(tests) - 0.45)
-    else:
-        ax_bar.set_xticks([])
-        ax_bar.text(0.5, 0.5, "no label / full-weight\nrandomisation results", ha="center",
-                    va="center", transform=ax_bar.transAxes, fontsize=9, color="0.4")
-    ax_bar.axhline(threshold, color="0.3", linestyle="--", linewidth=1,
-                   label=f"threshold {threshold:g}")
-    ax_bar.axhline(0.0, color="0.6", linewidth=0.6)
+    lows = _draw_bars(ax_bar, single, methods, colors)
+    lows += _draw_curves(ax_curve, multi, colors)
+    measures = list(dict.fromkeys(m for r in records for m in r["measures"]))
+    ylabel = "similarity to trained maps" if len(measures) > 1 else \
+        f"similarity to trained maps ({_METRIC_LABELS.get(measures[0], measures[0])})"
     ax_bar.set_ylabel(ylabel, fontsize=9)
-    ax_bar.set_title("Label / weight randomisation", fontsize=11)
-
-    # -- right: similarity per cascade level
-    level_names = []
-    for rec in multi:
-        n = len(rec["mean"])
-        x = np.arange(1, n + 1)
-        style = "-" if rec["test"] == "cascading" else "--"
-        label = rec["method"] if rec["test"] == "cascading" else f"{rec['method']} (independent)"
-        ax_curve.plot(x, rec["mean"], style, marker="o", markersize=3.5,
-                      color=colors[rec["method"]], label=label, linewidth=1.6)
-        lows.extend(rec["mean"])
-        if rec["ci"] is not None:
-            ax_curve.fill_between(x, rec["ci"][:, 0], rec["ci"][:, 1], color=colors[rec["method"]],
-                                  alpha=0.2, linewidth=0)
-            lows.extend(rec["ci"][:, 0])
-        if len(rec["levels"]) > len(level_names):
-            level_names = rec["levels"]
-    if multi:
-        ax_curve.set_xticks(np.arange(1, len(level_names) + 1))
-        ax_curve.set_xticklabels(level_names, rotation=40, ha="right", rotation_mode="anchor",
-                                 fontsize=8)
-        ax_curve.set_xlabel("randomised down to layer (output → input)", fontsize=9)
-    else:
-        ax_curve.set_xticks([])
-        ax_curve.text(0.5, 0.5, "no cascading randomisation results", ha="center", va="center",
-                      transform=ax_curve.transAxes, fontsize=9, color="0.4")
-    ax_curve.axhline(threshold, color="0.3", linestyle="--", linewidth=1,
-                     label=f"threshold {threshold:g}")
-    ax_curve.axhline(0.0, color="0.6", linewidth=0.6)
-    ax_curve.set_title("Cascading randomisation", fontsize=11)
-
-    ymin = min(-0.1, float(np.nanmin(lows)) - 0.05)
+    finite = [v for v in lows if np.isfinite(v)]
+    ymin = min(-threshold - 0.1, min(finite, default=0.0) - 0.05)
     for ax in (ax_bar, ax_curve):
-        ax.set_ylim(ymin, 1.12)
+        ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1,
+                   label=f"threshold ±{threshold:g}")
+        if len(measures) > 1 or measures[0] == _SIGNED:
+            ax.axhline(-threshold, color="0.3", linestyle="--", linewidth=1)
+        ax.axhline(0.0, color="0.6", linewidth=0.6)
+        ax.set_ylim(ymin, 1.15)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=8)
-    handles, labels = ax_curve.get_legend_handles_labels()
-    if not multi:
-        handles, labels = ax_bar.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles))
+
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colors[m], label=m) for m in methods]
+    for j, m in enumerate(measures[:2] if len(measures) > 1 else []):
+        handles.append(Patch(facecolor="0.6", hatch="///" if j else None, edgecolor="white",
+                             label=f"{_METRIC_LABELS.get(m, m)} ({'dashed' if j else 'solid'})"))
+    handles.append(Line2D([], [], color="0.3", linestyle="--", label=f"threshold ±{threshold:g}"))
     # outside the data: the curves of good and bad methods cover the whole panel
-    ax_curve.legend(uniq.values(), uniq.keys(), fontsize=8, frameon=False, loc="upper left",
-                    bbox_to_anchor=(1.01, 1.0), ncols=1 if len(uniq) <= 8 else 2)
+    ax_curve.legend(handles=handles, fontsize=8, frameon=False, loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0), ncols=1 if len(handles) <= 9 else 2)
+    text, color = _gate_line(records)
+    line = f"{text}.\nRandomisation checks are necessary, not sufficient."
+    if axes is None:
+        fig.suptitle(line, fontsize=9, color=color)
+    else:
+        ax_bar.set_title(f"{ax_bar.get_title()}\n{line}", fontsize=8, color=color)
     return _finish(fig, show)
 
 
@@ -609,16 +639,19 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
     igc_attr : Attribution
         From :func:`~neuroxai.attribution.igc.compute_igc`: dims ``("class", "chan",
         "time")`` (one topomap per class, summed over time) or ``("class", "chan", "freq")``
-        (rows: bands, columns: classes, summed over each band's bins, half-open
-        ``fmin <= f < fmax``). ``coords["correlation"]`` goes into the column titles.
+        (rows: bands, columns: classes, summed over each band's bins, both edges included:
+        ``fmin <= f <= fmax``). ``coords["correlation"]`` goes into the column titles. The
+        sums come from :func:`~neuroxai.attribution.igc.compute_igc_channel_sums` and
+        :func:`~neuroxai.attribution.igc.compute_igc_roi_sums`.
     info : mne.Info | None
         Channel positions; default ``igc_attr.info``.
     bands : dict of str -> (fmin, fmax) | None
         Spectral IGC only; default mu/alpha and beta as in
         :func:`~neuroxai.viz.plot_band_topomaps`.
     rois : dict of str -> list of str | None
-        Channel groups of the bars (default :func:`default_rois`: left / midline / right);
-        channels in no group form an ``"other"`` segment so the segments add up to r.
+        Channel groups of the bars (default :func:`default_rois`: left / midline / right),
+        not overlapping; channels in no group form an ``"other"`` segment so the segments
+        add up to r.
     landmarks : sequence of str | None
     percentile : float
         Symmetric colour limits of each row from this percentile of ``|IGC|``.
@@ -634,7 +667,7 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
     import matplotlib.pyplot as plt
 
     from ..attribution._base import Attribution
-    from ..attribution.igc import igc_roi_sums
+    from ..attribution.igc import compute_igc_channel_sums, compute_igc_roi_sums
     from .topomaps import DEFAULT_BANDS
 
     if not isinstance(igc_attr, Attribution):
@@ -644,54 +677,32 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
         raise ShapeError(f"plot_igc_topomaps needs dims ('class', 'chan', 'time'|'freq') from "
                          f"compute_igc(), got {igc_attr.dims}.")
     info = info if info is not None else igc_attr.info
-    data = np.asarray(igc_attr.data, dtype=float)
-    n_cls, n_chans = data.shape[:2]
+    n_cls, n_chans = igc_attr.shape[:2]
     check_info(info, n_chans, "plot_igc_topomaps")
     ch_names = list(info["ch_names"])
     spectral = igc_attr.dims[2] == "freq"
-    if bands is not None and not spectral:
-        raise InvalidInputError("bands= needs a spectral IGC "
-                                "(compute_igc(..., domain='spectral')).")
     coords = igc_attr.coords
     class_names = list(coords.get("class", [str(i) for i in range(n_cls)]))
     corr = np.asarray(coords.get("correlation", np.full(n_cls, np.nan)), dtype=float)
-    phase = np.asarray(coords.get("phase_term", np.zeros(n_cls)), dtype=float)
-    # Sums per channel (and band) through the IGC module's own aggregation.
-    attr_named = Attribution(np.nan_to_num(data), igc_attr.dims, info=info, method=igc_attr.method,
-                             coords=dict(coords, chan=ch_names))
-    per_chan = {ch: [ch] for ch in ch_names}
-    if spectral:
-        bands = dict(DEFAULT_BANDS if bands is None else bands)
-        if not bands:
-            raise InvalidInputError("bands must name at least one band, e.g. {'mu': (8, 13)}.")
-        sums = igc_roi_sums(attr_named, rois=per_chan, bands=bands)
-        grid = np.stack([sums.xs(b, axis=1, level="band")[ch_names].to_numpy()
-                         for b in bands], axis=-1)  # (class, chan, band)
-        row_names = list(bands)
-        unit = "IGC (sum over band)"
-    else:
-        grid = igc_roi_sums(attr_named, rois=per_chan)[ch_names].to_numpy()[:, :, None]
-        row_names = ["sum over time"]
-        unit = "IGC (sum over time)"
-    grid = np.array(grid, dtype=float)
-    grid[~np.isfinite(corr)] = 0.0  # a degenerate class (NaN) is drawn flat
+    # the numbers drawn come from the attribution stage; the channel names from `info`
+    named = Attribution(np.nan_to_num(np.asarray(igc_attr.data, dtype=float)), igc_attr.dims,
+                        info=info, method=igc_attr.method, coords=dict(coords, chan=ch_names))
+    bands = dict(DEFAULT_BANDS if bands is None else bands) if spectral else bands
+    sums = compute_igc_channel_sums(named, bands=bands)  # (class, chan, band)
+    row_names = list(bands) if spectral else ["sum over time"]
+    unit = "IGC (sum over band)" if spectral else "IGC (sum over time)"
+    degenerate = ~np.isfinite(corr)  # a class without correlation (NaN) is drawn flat
+    grid = np.where(degenerate[:, None, None], 0.0, sums.data)
     n_rows = len(row_names)
-
-    rois = default_rois(ch_names) if rois is None else dict(rois)
-    if not rois:
+    if rois is not None and not rois:
         raise InvalidInputError("rois is empty; pass None for left/midline/right or a dict "
                                 "name -> channel names.")
-    in_roi = {ch for chans in rois.values()
-              for ch in ([chans] if isinstance(chans, str) else chans)}
-    rest = [ch for ch in ch_names if ch not in in_roi]
-    if rest:
-        rois["other"] = rest
-    roi_sums = igc_roi_sums(attr_named, rois=rois)
+    roi_sums = compute_igc_roi_sums(named, default_rois(ch_names) if rois is None else rois,
+                                    other="other", phase_term=True)
+    if not np.any(roi_sums["phase term R"].to_numpy() != 0):  # no segment to draw
+        roi_sums = roi_sums.drop(columns="phase term R")
     roi_names = [str(c) for c in roi_sums.columns]
     seg = roi_sums.to_numpy()
-    if spectral and np.any(phase != 0):
-        roi_names.append("phase term R")
-        seg = np.column_stack([seg, phase])
 
     if axes is None:
         fig = plt.figure(figsize=(min(REPORT_WIDTH, 2.2 * n_cls + 1.6),
@@ -756,12 +767,12 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
 
     Parameters
     ----------
-    jac_attr : Attribution | JacobianMaps | ndarray
-        From :func:`~neuroxai.attribution.jacobian.jacobian_pinv_map` (a
-        ``JacobianMaps`` tuple draws its ``pinv`` map) or
-        :func:`~neuroxai.attribution.jacobian.compute_latent_attributions`: dims
+    jac_attr : Attribution | ndarray
+        One map of :func:`~neuroxai.attribution.compute_jacobian_pinv_maps` (usually
+        ``pinv``; the deprecated ``JacobianMaps`` tuple draws its ``pinv`` map) or of
+        :func:`~neuroxai.attribution.compute_latent_attributions`: dims
         ``("latent", "chan", "time")`` (time reduced with
-        :func:`~neuroxai.attribution.jacobian.channel_map`) or ``("latent", "chan")``
+        :func:`~neuroxai.attribution.reduce_to_channels`) or ``("latent", "chan")``
         (drawn as provided). Arrays: ``(n_latents, n_chans[, n_times])``.
     info : mne.Info | None
         Channel positions; default ``jac_attr.info``.
@@ -789,15 +800,19 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
     fig : matplotlib.figure.Figure
     """
     from ..attribution._base import Attribution
-    from ..attribution.jacobian import channel_map
+    from ..attribution.jacobian import JacobianMaps, reduce_to_channels
 
-    if hasattr(jac_attr, "pinv") and hasattr(jac_attr, "jacobian"):
+    if isinstance(jac_attr, JacobianMaps):
         jac_attr = jac_attr.pinv
+    elif isinstance(jac_attr, tuple):
+        raise InvalidInputError(
+            "plot_jacobian_maps draws one map: pass the pinv (or jacobian) Attribution of "
+            "jacobian, pinv = compute_jacobian_pinv_maps(...).")
     method = ""
     if isinstance(jac_attr, Attribution):
         dims = jac_attr.dims
         if dims == ("latent", "chan", "time"):
-            jac_attr = channel_map(jac_attr, transform=transform, reduce=reduce)
+            jac_attr = reduce_to_channels(jac_attr, transform=transform, reduce=reduce)
         elif dims != ("latent", "chan"):
             raise ShapeError(f"plot_jacobian_maps needs dims ('latent', 'chan'[, 'time']), got "
                              f"{dims}; aggregate over trials first (aggregate='mean').")
@@ -809,8 +824,8 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
         data = np.asarray(jac_attr, dtype=float)
         latent = None
         if data.ndim == 3:
-            data = channel_map(Attribution(data, ("latent", "chan", "time")), transform=transform,
-                               reduce=reduce).data
+            data = reduce_to_channels(Attribution(data, ("latent", "chan", "time")),
+                                      transform=transform, reduce=reduce).data
         elif data.ndim != 2:
             raise ShapeError(f"jac_attr must have shape (n_latents, n_chans[, n_times]), got "
                              f"{data.shape}.")
