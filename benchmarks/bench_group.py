@@ -1,5 +1,8 @@
 """Group run: subject maps serial vs joblib ``n_jobs=2`` vs a Dask LocalCluster (no peer).
 
+Modes: ``serial`` (n_jobs=1), ``joblib`` (n_jobs=2, loky worker processes), ``dask``
+(LocalCluster, 2 worker processes) and ``dask_threads`` (LocalCluster, processes=False: 2
+worker threads in this process, as in the test suite).
 The workload: simulated subjects (``simulate_subjects``), the shipped checkpoint shared,
 spectral IGC maps per subject (``compute_subject_maps``, no cache). Each mode runs in a
 fresh process: wall time of the call (worker start-up included; for Dask the cluster's
@@ -21,7 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("serial", "joblib", "dask")
+MODES = ("serial", "joblib", "dask", "dask_threads")
+LABELS = {"joblib": "joblib n_jobs=2 (loky processes)",
+          "dask": "Dask LocalCluster, 2 worker processes",
+          "dask_threads": "Dask LocalCluster, 2 worker threads (processes=False)"}
 
 
 def _pss(pid, default):
@@ -50,6 +56,7 @@ class TreePeak:
 
         self.proc, self.interval = psutil.Process(), interval
         self.peak = self.peak_pss = 0.0
+        self.cpu = {}  # CPU seconds of every process seen (last sample)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -60,10 +67,12 @@ class TreePeak:
         for p in [self.proc] + self.proc.children(recursive=True):
             try:
                 r = p.memory_info().rss
+                t = p.cpu_times()
             except psutil.Error:  # a worker that just ended
                 continue
             rss += r
             pss += _pss(p.pid, r)
+            self.cpu[p.pid] = t.user + t.system
         return rss / 2**20, pss / 2**20
 
     def rss(self):
@@ -103,12 +112,13 @@ def child(mode, n_subjects, n_trials, params, out):
     record = dict(mode=mode)
     with TreePeak() as mem:
         record["rss_before_mib"] = mem.rss()
-        if mode == "dask":
+        cpu0 = dict(mem.cpu)
+        if mode.startswith("dask"):
             import joblib
             from distributed import Client, LocalCluster
 
             t0 = time.perf_counter()
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=mode == "dask",
                               dashboard_address="127.0.0.1:0",
                               worker_dashboard_address="127.0.0.1:0") as cluster, \
                     Client(cluster):
@@ -122,6 +132,7 @@ def child(mode, n_subjects, n_trials, params, out):
             maps = compute_subject_maps(subs, model, n_jobs=1 if mode == "serial" else 2, **kw)
             record["wall_s"] = time.perf_counter() - t0
     record["peak_tree_mib"], record["peak_tree_pss_mib"] = mem.peak, mem.peak_pss
+    record["cpu_s"] = sum(mem.cpu.values()) - sum(cpu0.values())
     np.savez(out, **{str(s): a.data for s, a in maps["igc"].items()})
     print(json.dumps(record))
 
@@ -169,9 +180,10 @@ def main():
             records[mode] = rec
             with np.load(out) as z:
                 maps[mode] = {k: z[k] for k in z.files}
-            print(f"{mode:7s} {rec['wall_s']:7.1f} s, peak of all processes: PSS "
+            print(f"{mode:7s} {rec['wall_s']:7.1f} s ({rec['cpu_s']:.0f} s CPU), peak of all "
+                  f"processes: PSS "
                   f"{rec['peak_tree_pss_mib']:6.0f} MiB, RSS {rec['peak_tree_mib']:6.0f} MiB"
-                  + (f" (cluster start {rec['cluster_start_s']:.1f} s)" if mode == "dask"
+                  + (f" (cluster start {rec['cluster_start_s']:.1f} s)" if "cluster_start_s" in rec
                      else "") + f"; load average before {load[0]:.1f}", flush=True)
     ref = maps.get("serial")
     out_records = []
@@ -184,10 +196,10 @@ def main():
             print(f"{mode}: serial / parallel wall time {ratio:.2f}x; maps bit-identical to "
                   f"serial: {equal} (max |diff| {diff:.1e})")
             out_records.append(dict(
-                comparison=f"Group run ({mode}, 2 workers) vs serial",
+                comparison=f"Group run ({LABELS[mode]}) vs serial",
                 size=f"{args.subjects} subjects x {args.trials} trials, IGC "
                      f"{args.baselines}x{args.steps}",
-                ours=f"compute_subject_maps({'n_jobs=2' if mode == 'joblib' else 'Dask'})",
+                ours=f"compute_subject_maps, {LABELS[mode]}",
                 peer="compute_subject_maps(n_jobs=1)",
                 ours_time_s=rec["wall_s"], peer_time_s=records["serial"]["wall_s"],
                 ours_peak_mib=rec["peak_tree_pss_mib"],

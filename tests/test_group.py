@@ -131,6 +131,7 @@ def test_group_with_permuted_labels_finds_nothing(subjects, model):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address")  # offline
 def test_parallel_and_dask_equal_serial(igc_maps, subjects, model, capfd):
     import joblib
     from distributed import Client
@@ -274,6 +275,7 @@ def test_paired_and_independent_tests():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Couldn't detect a suitable IP address")  # offline
 def test_cli_group_report_cache_and_dask(tmp_path, capsys):
     import json
 

@@ -1,4 +1,4 @@
-"""Stage 5: group-level analysis over subjects (between sanity/metrics and viz).
+"""The group stage: analysis over subjects (between sanity / metrics and viz).
 
 Per-subject attributions (any registered ``attribute`` method, amplitude gradients, Haufe
 patterns, Integrated Gradient Correlation) -> one map per subject and class

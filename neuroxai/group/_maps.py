@@ -121,29 +121,42 @@ class SubjectMaps:
         return pd.DataFrame(rows)
 
 
-def _restore_model(payload):
-    import pickle
-
-    from .._utils import import_braindecode
-
-    # unpickling a braindecode model imports braindecode.models, whose import-time montage
-    # notice would otherwise be printed once by every worker
-    import_braindecode("braindecode.models")
-    return _ModelBox(pickle.loads(payload))
+def _model_box(payload):
+    box = _ModelBox(None)
+    box._payload = payload
+    return box
 
 
 class _ModelBox:
-    """A model on its way to a worker process (unpickled quietly there)."""
+    """A model on its way to a worker process, unpickled only when the job first uses it.
 
-    __slots__ = ("model",)
+    Not while the job's arguments are received: a Dask worker deserialises them on its
+    event loop, and importing torch and braindecode there (seconds, more on a loaded
+    machine) stalls the worker's heartbeats until the scheduler drops it.
+    """
+
+    __slots__ = ("_model", "_payload")
 
     def __init__(self, model):
-        self.model = model
+        self._model, self._payload = model, None
+
+    @property
+    def model(self):
+        if self._model is None:
+            import pickle
+
+            from .._utils import import_braindecode
+
+            # unpickling a braindecode model imports braindecode.models, whose import-time
+            # montage notice would otherwise be printed once by every worker
+            import_braindecode("braindecode.models")
+            self._model, self._payload = pickle.loads(self._payload), None
+        return self._model
 
     def __reduce__(self):
         import pickle
 
-        return _restore_model, (pickle.dumps(self.model),)
+        return _model_box, (pickle.dumps(self.model),)
 
 
 @dataclass
