@@ -206,11 +206,10 @@ def _tutorial_pearson(a, b):
 def run_neuroxai(model, d, s, sink):
     """The same workload with neuroxai's public API; returns (outputs, stage times).
 
-    The trials go in as arrays with ``info=`` (no Trials / Epochs objects), so these calls
-    keep working while the trials boundary changes.
+    The trials go in as arrays with ``info=`` and ``tmin=``, as a user with arrays would
+    pass them (Trials or Epochs work the same way).
     """
     import numpy as np
-    import torch
 
     from neuroxai.attribution import (
         attribute,
@@ -219,6 +218,7 @@ def run_neuroxai(model, d, s, sink):
         reduce_to_channels,
     )
     from neuroxai.metrics import METRIC_NAMES, SSIM_METRIC_NAMES, compute_metrics
+    from neuroxai.models import predict
     from neuroxai.sanity import cascading_randomization, label_randomization
 
     clock = _Clock()
@@ -235,17 +235,15 @@ def run_neuroxai(model, d, s, sink):
     clock.lap("Haufe patterns")
 
     X, y = d["X_test"], d["y_test"]
-    with torch.no_grad():  # no public predict: the model's own forward, in chunks
-        pred = np.concatenate([model(torch.as_tensor(X[i:i + 64])).argmax(1).numpy()
-                               for i in range(0, len(X), 64)])
+    pred = predict(model, X, batch_size=64, info=info, verbose=False).argmax(1)
     correct = pred == y
     x, t = X[correct], y[correct]
     out["correct"] = correct
     params = {k: {} for k in METHODS}
     params["integrated_gradients"] = dict(n_steps=s["ig_steps"])
     batch = s["attr_batch"]
-    maps = {k: attribute(model, x, t, method=k, batch_size=batch, info=info, y=t,
-                         class_names=names, **params[k]) for k in METHODS}
+    maps = {k: attribute(model, x, t, method=k, batch_size=batch, info=info, tmin=d["tmin"],
+                         y=t, class_names=names, **params[k]) for k in METHODS}
     out.update({f"map_{k}": maps[k].data for k in METHODS})
     clock.lap("attributions (3 methods)")
 
@@ -260,7 +258,7 @@ def run_neuroxai(model, d, s, sink):
     out["channel_r"] = np.array([r[METHODS.index(a), METHODS.index(b)] for a, b in _pairs()])
     clock.lap("per-channel agreement")
 
-    common = dict(batch_size=batch, seed=LABEL_SEED, progress=False, verbose=False)
+    common = dict(batch_size=batch, seed=LABEL_SEED, info=info, tmin=d["tmin"], verbose=False)
     label = {k: label_randomization(model, x, t, method=k, method_params=params[k],
                                     reference=maps[k], **common) for k in METHODS}
     out["label_r"] = np.array([label[k].mean["pearson"][0] for k in METHODS])
@@ -346,6 +344,7 @@ def child(side, workdir, threads):
 
         model, _, _ = load_pretrained(verbose=False)
         d["info"] = make_info(s["ch_names"], s["sfreq"])
+        d["tmin"] = s["tmin"]
         run = run_neuroxai
     setup_s = time.perf_counter() - t_start
 
@@ -399,7 +398,7 @@ def prepare(workdir, s):
                                                            "y_test")})
     torch.save(model.state_dict(), workdir / "state.pt")
     s = dict(s, model_kwargs=meta["model_kwargs"], ch_names=d["ch_names"],
-             class_names=d["class_names"], sfreq=d["sfreq"])
+             class_names=d["class_names"], sfreq=d["sfreq"], tmin=d["tmin"])
     (workdir / "settings.json").write_text(json.dumps(s))
     return d, model
 

@@ -47,3 +47,18 @@ def test_bad_input_is_named():
         compute_method_agreement({"a": maps["ig"], "b": np.zeros((5, 3, 30)) + 1})
     with pytest.raises(InvalidInputError, match="zero everywhere"):
         compute_method_agreement({"a": maps["ig"], "b": np.zeros((5, 4, 30))})
+
+
+def test_rank_methods_competition_ranks_with_lower_is_better():
+    import pandas as pd
+
+    from neuroxai.metrics import rank_methods
+
+    scores = pd.DataFrame({"ROC_AUC": [0.9, 0.7, 0.9, np.nan],
+                           "PeakDistanceCm": [1.0, 0.0, 2.0, 3.0]},
+                          index=["a", "b", "c", "d"])
+    ranks = rank_methods(scores, lower_is_better=["PeakDistanceCm"])
+    np.testing.assert_array_equal(ranks["ROC_AUC"], [1, 3, 1, np.nan])  # ties share the best
+    np.testing.assert_array_equal(ranks["PeakDistanceCm"], [2, 1, 3, 4])
+    with pytest.raises(KeyError, match="PeakDistanceCm"):
+        rank_methods(scores, lower_is_better=["peak"])

@@ -33,9 +33,11 @@ def check_float(value, name, minimum=None, maximum=None, *, low_open=False, high
     if bad:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
+        # (a format spec would apply to the 'inf' string as well: format the bounds first)
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
         raise InvalidInputError(
-            f"{name} must be a finite number in {lo}{'-inf' if minimum is None else minimum:g}, "
-            f"{'inf' if maximum is None else maximum:g}{hi}, got {value!r}."
+            f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value!r}."
         )
     return value
 
@@ -68,3 +70,13 @@ def check_seconds(value, name, sfreq, *, minimum_samples=1, maximum_samples=None
             f"{name}={seconds:g} s ({n} samples at {sfreq:g} Hz) is longer than the trials "
             f"({maximum_samples} samples, {maximum_samples / sfreq:.3g} s).")
     return n
+
+
+def check_mapping(values, what, example):
+    """A non-empty dict ``name -> item``."""
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{what} must be a dict name -> item, e.g. {example}; got "
+                                f"{type(values).__name__}.")
+    if not values:
+        raise InvalidInputError(f"{what} is empty; pass at least one item, e.g. {example}.")
+    return values

@@ -323,8 +323,11 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=None, ver
     from .checkpoint import build_model, check_checkpoint_target, save_checkpoint
     from .pretrained import checkpoint_name_for_regime, retrained_checkpoint_dir
 
+    from ..data import REGIME_ALIASES
+
+    regime = REGIME_ALIASES.get(regime, regime)
     if regime not in REGIME_SNR:
-        raise unknown_name("regime", regime, REGIME_SNR)
+        raise unknown_name("regime of a shipped checkpoint", regime, REGIME_SNR)
     if out_dir is None:
         out_dir = retrained_checkpoint_dir(checkpoint_name_for_regime(regime))
     check_checkpoint_target(out_dir)  # before minutes of training, not after

@@ -80,7 +80,7 @@ class Audit:
         release_free_memory()  # a closed figure is a reference cycle: free it now
 
     def sanity_gate_kwargs(self):
-        return {}
+        return {"model_accuracy": self.source.gate}
 
 
 def _check_out_dir(out_dir):

@@ -28,11 +28,18 @@ def method_verdicts(ctx):
         if not gate["above_chance"]:
             out[m] = "model not above chance — the maps explain noise."
             continue
-        failed = [f"{r.test} ({r.verdict})" for r in mine if r.verdict != "PASS"]
-        out[m] = ("passes the label and cascading randomisation checks (necessary, not "
-                  "sufficient)." if not failed else
-                  "does not pass " + ", ".join(failed) + " — its map does not depend enough on "
-                  "what it claims to explain.")
+        failed = [f"{r.test} ({r.reason})" for r in mine if r.verdict == "FAIL"]
+        passed = [r.test for r in mine if r.verdict == "PASS"]
+        silent = [f"{r.test}: {r.verdict.lower()} ({r.reason})" for r in mine
+                  if r.verdict not in ("PASS", "FAIL")]
+        if failed:
+            out[m] = ("does not pass " + "; ".join(failed) + " — its map does not depend enough "
+                      "on what it claims to explain.")
+        elif passed:
+            out[m] = (f"passes {' and '.join(passed)} randomisation (necessary, not sufficient)"
+                      + (f"; {'; '.join(silent)}" if silent else "") + ".")
+        else:
+            out[m] = "no randomisation check could decide: " + "; ".join(silent) + "."
     return out
 
 

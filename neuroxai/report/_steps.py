@@ -80,8 +80,8 @@ def sanity(ctx):
         kw = dict(method=m, method_params=AUDIT_METHOD_PARAMS.get(m, {}), batch_size=BATCH,
                   seed=ctx.seed, reference=ctx.maps[m].data[idx], verbose=False,
                   **ctx.sanity_gate_kwargs())
-        ctx.results.append(S.label_randomization(ctx.model, trials.X, trials.y, **kw))
-        ctx.results.append(S.cascading_randomization(ctx.model, trials.X, trials.y, **kw))
+        ctx.results.append(S.label_randomization(ctx.model, trials, "labels", **kw))
+        ctx.results.append(S.cascading_randomization(ctx.model, trials, "labels", **kw))
     ctx.save_fig("sanity_checks", V.plot_sanity_checks(ctx.results, show=False),
                  "Randomisation checks: a trustworthy method's maps change when the labels or "
                  "the weights are randomised. Passing is necessary, not sufficient.")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.validation import check_mapping  # noqa: F401  (shared with metrics)
 from .._utils import InvalidInputError, MontageError, ShapeError
+from ..metrics.agreement import channel_relevance as reduce_to_channels  # noqa: F401
 
 #: The 8 colours of Okabe & Ito (2008), colour-blind safe, in the order categorical
 #: series use them (black last, yellow late: both read poorly as thin lines or next to text).
@@ -85,55 +87,6 @@ def check_axes(axes, n, what):
     return flat
 
 
-def check_mapping(values, what, example):
-    """A non-empty dict ``name -> item``."""
-    if not isinstance(values, dict):
-        raise InvalidInputError(f"{what} must be a dict name -> item, e.g. {example}; got "
-                                f"{type(values).__name__}.")
-    if not values:
-        raise InvalidInputError(f"{what} is empty; pass at least one item, e.g. {example}.")
-    return values
-
-
-def reduce_to_channels(values, name, keep_trials=False):
-    """Mean ``|values|`` over every axis but ``chan`` (and ``trial`` when ``keep_trials``).
-
-    ``values`` is an :class:`~neuroxai.attribution.Attribution` with a ``"chan"`` axis or an
-    array ``(n_trials, n_chans, n_times | n_freqs)``. Returns ``(data, info)`` with data of
-    shape ``(n_chans,)``, or ``(n_trials, n_chans)`` when ``keep_trials``.
-    """
-    if hasattr(values, "dims"):
-        dims, info = tuple(values.dims), values.info
-        data = np.asarray(values.data, dtype=float)
-        if "chan" not in dims:
-            raise ShapeError(f"Attribution {name!r} has no 'chan' axis (axes {dims}).")
-        if keep_trials and "trial" not in dims:
-            raise ShapeError(f"Attribution {name!r} has no 'trial' axis (axes {dims}); use a "
-                             "per-trial attribution or agreement='map'.")
-    else:
-        if hasattr(values, "detach"):
-            values = values.detach().cpu().numpy()
-        try:
-            data = np.asarray(values, dtype=float)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"{name!r} must be an Attribution or a numeric array, got "
-                                    f"{type(values).__name__}.")
-        if data.ndim != 3:
-            raise ShapeError(f"{name!r}: an array must have shape (n_trials, n_chans, n_times) "
-                             f"(or n_freqs), got {data.shape}. Wrap other layouts in an "
-                             "Attribution with named dims.")
-        dims, info = ("trial", "chan", "time"), None
-    if not np.all(np.isfinite(data)):
-        from .._utils import NonFiniteError
-
-        raise NonFiniteError(f"{name!r} contains NaN/Inf values.")
-    keep = ["trial", "chan"] if keep_trials else ["chan"]
-    order = [dims.index(d) for d in keep] + [i for i, d in enumerate(dims) if d not in keep]
-    data = np.abs(np.transpose(data, order))
-    data = data.reshape(data.shape[:len(keep)] + (-1,)).mean(axis=-1)
-    return data, info
-
-
 def unsigned_vlim(values, percentile):
     """``(0, vmax)`` with vmax the ``percentile`` of ``values`` (never 0)."""
     vals = np.abs(np.asarray(values, dtype=float))
@@ -177,3 +130,18 @@ def annotated_heatmap(ax, colour_values, labels, cmap, vmin, vmax, fontsize=9):
     for side in ax.spines.values():
         side.set_visible(False)
     return im
+
+
+def _new_figure(nrows, ncols, figsize, **kwargs):
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained",
+                        **kwargs)
+
+
+def _finish(fig, show):
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+    return fig
