@@ -44,7 +44,16 @@ def _int(minimum):
     return parse
 
 
+def _n_jobs(text):
+    value = _int(-1000)(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number of jobs >= 1, or -1 for all cores")
+    return value
+
+
 _TYPES = {"n_trials": _int(1), "seed": _int(0)}
+#: Defaults that differ for one command (the others take _DEFAULTS).
+_COMMAND_DEFAULTS = {"group": {"out": "neuroxai_group", "n_trials": None}}
 
 
 def _add_common(parser, names, top):
@@ -85,6 +94,29 @@ def build_parser():
                     help="training epochs when a model is trained here")
     rp.add_argument("--no-encoder", action="store_true", help="skip the CEBRA-style encoder")
     rp.add_argument("--no-igc", action="store_true", help="skip Integrated Gradient Correlation")
+    gp = sub.add_parser("group", help="group-level maps over subjects and their cluster "
+                                      "statistics as an HTML report")
+    _add_common(gp, ["out", "checkpoint", "n_trials", "seed", "quiet"], top=False)
+    gp.add_argument("--dataset", default="simulated",
+                    help="'simulated' or any MOABB dataset name (see `neuroxai datasets`)")
+    gp.add_argument("--subjects", nargs="+", type=_int(1), default=None, metavar="S",
+                    help="subjects (simulated default: 1-10; required for MOABB)")
+    gp.add_argument("--method", dest="methods", nargs="+", default=None, metavar="METHOD",
+                    help="igc (default), amplitude_gradients, haufe_patterns or any "
+                         "attribution method")
+    gp.add_argument("--contrast", choices=["none", "class_vs_rest"], default="none",
+                    help="per-trial methods: class maps (none) or class vs the other classes")
+    gp.add_argument("--correction", choices=["cluster", "fdr"], default="cluster")
+    gp.add_argument("--n-permutations", type=_int(1), default=1024)
+    gp.add_argument("--n-jobs", type=_n_jobs, default=None,
+                    help="parallel subject jobs (joblib; -1: all cores)")
+    gp.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                    help="run the jobs on the Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
+    gp.add_argument("--cache", metavar="DIR", default=None,
+                    help="per-subject cache kept across runs (default: <out>.cache)")
+    gp.add_argument("--task", default=None, help="class subset of a MOABB dataset")
+    gp.add_argument("--n-splits", type=_int(2), default=2,
+                    help="cross-validation folds of the per-subject models trained here")
     ds = sub.add_parser("datasets", help="the MOABB datasets neuroxai reads, and which are on "
                                          "disk")
     ds.add_argument("--paradigm", default="imagery", help="MOABB paradigm, or 'all'")
@@ -101,12 +133,14 @@ def build_parser():
 def _resolve(args, parser):
     """Top-level options flow into the command that takes them; others are rejected."""
     takes = {None: set(_COMMON), "report": set(_COMMON), "train-default": {"quiet"},
-             "datasets": set()}[args.command]
+             "datasets": set(),
+             "group": {"out", "checkpoint", "n_trials", "seed", "quiet"}}[args.command]
+    defaults = {**_DEFAULTS, **_COMMAND_DEFAULTS.get(args.command, {})}
     for name in _COMMON:
         if getattr(args, name, None) is not None and name not in takes:
             parser.error(f"{_COMMON[name][0][0]} does not apply to '{args.command}'")
         if getattr(args, name, None) is None:
-            setattr(args, name, _DEFAULTS[name])
+            setattr(args, name, defaults[name])
     return args
 
 
@@ -128,6 +162,8 @@ def _run(args):
         print(f"held-out accuracy {meta['test_accuracy']:.3f} ({meta['train_seconds']:.0f} s); "
               f"load it with neuroxai.models.load_pretrained(pathlib.Path({str(out)!r}))")
         return 0
+    if args.command == "group":
+        return _run_group(args)
     from .report import run_audit
 
     kw = dict(checkpoint=args.checkpoint, n_trials=args.n_trials, out_dir=args.out,
@@ -147,6 +183,28 @@ def _run(args):
         print(f"Report: {res.report_path.resolve()} ({res.summary['seconds']:.0f} s, peak "
               f"memory {res.summary['peak_rss_mib']:.0f} MiB); accuracy {g['accuracy']:.3f}, "
               f"chance {g['chance']:.3f}, p = {g['p_value']:.2g}")
+    return 0
+
+
+def _run_group(args):
+    from .report import run_group
+    from .report._group import _significant_words
+
+    res = run_group(args.dataset, args.subjects, methods=args.methods,
+                    checkpoint=args.checkpoint, n_trials=args.n_trials, task=args.task,
+                    contrast=None if args.contrast == "none" else args.contrast,
+                    correction=args.correction, n_permutations=args.n_permutations,
+                    train_params={"n_splits": args.n_splits}, n_jobs=args.n_jobs,
+                    scheduler=args.scheduler, out_dir=args.out, cache_dir=args.cache,
+                    seed=args.seed, progress=not args.quiet, verbose=False)
+    if not args.quiet:
+        s = res.summary
+        print(f"Report: {res.report_path.resolve()} ({s['seconds']:.0f} s, peak memory "
+              f"{s['peak_rss_mib']:.0f} MiB); cache {res.cache_dir}")
+        for method, result in res.results.items():
+            words = _significant_words(result)
+            print(f"{method}: {len(words)} significant cluster(s)"
+                  + "".join(f"\n  {w}" for w in words))
     return 0
 
 

@@ -6,6 +6,7 @@ cross-validation), and writes an ``mne.Report`` with every figure, the tables be
 and verdicts gated on the model's held-out accuracy.
 """
 from ._audit import OUTPUTS, AuditResult, run_audit  # noqa: F401
+from ._group import GROUP_OUTPUTS, GroupRunResult, run_group  # noqa: F401
 from ._steps import AUDIT_METHOD_PARAMS, BATCH, DEFAULT_METHODS  # noqa: F401
 
 DATASETS = ("simulated", "BNCI2014_001", "PhysionetMI")  # the ones with offline defaults

@@ -2,6 +2,7 @@
 from ._common import OKABE_ITO  # noqa: F401
 from .agreement import plot_method_agreement  # noqa: F401
 from .ground_truth import plot_ground_truth_comparison  # noqa: F401
+from .group import GROUP_BANDS, plot_group_clusters, plot_group_topomaps  # noqa: F401
 from .igc import default_rois, plot_igc_topomaps  # noqa: F401
 from .jacobian import plot_jacobian_maps  # noqa: F401
 from .metrics import plot_metric_table  # noqa: F401
