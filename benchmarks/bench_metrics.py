@@ -24,9 +24,9 @@ def build(args):
 
     def make_prepare(n, n_times):
         def prepare():
+            import braindecode.visualization.metrics  # noqa: F401 - imports are not timed
             import numpy as np
 
-            import braindecode.visualization.metrics  # noqa: F401 - imports are not timed
             import neuroxai.metrics  # noqa: F401
 
             rng = np.random.default_rng(0)
@@ -64,9 +64,8 @@ def build(args):
 
     def prepare_proj(n_maps):
         def prepare():
-            import numpy as np
-
             import braindecode.visualization.topology  # noqa: F401 - imports are not timed
+            import numpy as np
 
             from neuroxai.data import make_info
 

@@ -244,8 +244,8 @@ def run_neuroxai(model, d, s, sink):
     params = {k: {} for k in METHODS}
     params["integrated_gradients"] = dict(n_steps=s["ig_steps"])
     batch = s["attr_batch"]
-    maps = {k: attribute(model, x, t, method=k, batch_size=batch, info=info, y=t,
-                         class_names=names, **params[k]) for k in METHODS}
+    maps = {k: attribute(model, x, t, method=k, batch_size=batch, info=info, tmin=s["tmin"],
+                         y=t, class_names=names, **params[k]) for k in METHODS}
     out.update({f"map_{k}": maps[k].data for k in METHODS})
     clock.lap("attributions (3 methods)")
 
@@ -260,7 +260,7 @@ def run_neuroxai(model, d, s, sink):
     out["channel_r"] = np.array([r[METHODS.index(a), METHODS.index(b)] for a, b in _pairs()])
     clock.lap("per-channel agreement")
 
-    common = dict(batch_size=batch, seed=LABEL_SEED, progress=False, verbose=False)
+    common = dict(batch_size=batch, seed=LABEL_SEED, verbose=False)
     label = {k: label_randomization(model, x, t, method=k, method_params=params[k],
                                     reference=maps[k], **common) for k in METHODS}
     out["label_r"] = np.array([label[k].mean["pearson"][0] for k in METHODS])
@@ -399,7 +399,7 @@ def prepare(workdir, s):
                                                            "y_test")})
     torch.save(model.state_dict(), workdir / "state.pt")
     s = dict(s, model_kwargs=meta["model_kwargs"], ch_names=d["ch_names"],
-             class_names=d["class_names"], sfreq=d["sfreq"])
+             class_names=d["class_names"], sfreq=d["sfreq"], tmin=d["tmin"])
     (workdir / "settings.json").write_text(json.dumps(s))
     return d, model
 
