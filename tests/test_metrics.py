@@ -3,7 +3,11 @@
 braindecode.visualization's compute_metrics / compute_ssim_metrics /
 project_to_topomap are the oracles where they are right (channel mode); where
 they are not (topomap mode) the tests document the defect next to our behaviour.
+The one hand-written fast path (SSIM box means as BLAS products, channel maps) is
+also tested against the plain route (scipy's uniform_filter) it replaces.
 """
+from unittest import mock
+
 import mne
 import numpy as np
 import pandas as pd
@@ -14,12 +18,14 @@ from skimage.metrics import structural_similarity
 from sklearn.metrics import roc_auc_score
 
 from neuroxai._utils import (
+    DegenerateMethodWarning,
     InvalidInputError,
     MontageError,
     NonFiniteError,
     ShapeError,
     UnknownNameError,
 )
+from neuroxai.metrics import similarity
 from neuroxai.metrics.ground_truth import (
     GROUND_TRUTH_METRIC_NAMES,
     compute_ground_truth_metrics,
@@ -28,7 +34,6 @@ from neuroxai.metrics.similarity import (
     ALL_METRIC_NAMES,
     METRIC_NAMES,
     SSIM_METRIC_NAMES,
-    _percentile_rows,
     compute_metrics,
     summarize_metrics,
 )
@@ -97,20 +102,6 @@ def test_equal_to_braindecode_channel_mode(case):
     ours = compute_metrics(a, b, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False, **kw)
     assert list(ours.columns) == METRIC_NAMES + SSIM_METRIC_NAMES
     np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
-
-
-def test_percentile_rows_matches_numpy():
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((6, 101))
-    bins = (rng.random((6, 101)) < 0.08).astype(float)  # ties at both extremes
-    bins[0] = 0.0
-    bins[0, :60] = 1.0
-    for arr in (x, bins, np.round(x)):
-        for q in (5, 50, 90, 95, 99.5):
-            lo, hi = arr.min(axis=1), arr.max(axis=1)
-            got = _percentile_rows(arr, q, lo, hi)
-            np.testing.assert_array_equal(got, np.percentile(arr, q, axis=1))
-            np.testing.assert_array_equal(_percentile_rows(arr, q), got)
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +177,8 @@ def test_skipped_samples_are_nan_not_zero():
     a[1] = 0.0  # all-zero explanation
     a[3] = 2.5  # constant explanation
     gt = _gt_mask(5, 30)
-    ours = compute_metrics(a, gt, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False)
+    with pytest.warns(DegenerateMethodWarning, match="2 of 5 sample"):
+        ours = compute_metrics(a, gt, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False)
     bd, k12, k4 = _bd_all(a, gt)
     assert k12 == k4 == 2
     skipped = ours.isna().all(axis=1).to_numpy()
@@ -367,7 +359,7 @@ def test_ground_truth_bad_input():
 
 
 # --------------------------------------------------------------------------------------
-# fast paths of the block-wise implementation
+# ties, one-signed maps, batches, non-finite input, constant maps
 # --------------------------------------------------------------------------------------
 def _tricky_maps(rng, n=12, n_times=40):
     """Explanations with ties at the thresholds, one-signed maps, zero runs."""
@@ -382,24 +374,31 @@ def _tricky_maps(rng, n=12, n_times=40):
     return a
 
 
-@pytest.mark.parametrize("abs_explanation", [False, True])
-@pytest.mark.parametrize("ref", ["binary", "binary_x2", "repeated", "continuous", "ties"])
-def test_fast_paths_equal_braindecode_on_tricky_maps(abs_explanation, ref):
-    rng = np.random.default_rng(12)
-    a = _tricky_maps(rng)
+def _tricky_reference(rng, a, ref):
     if ref.startswith("binary"):
         b = (rng.random(a.shape) < 0.1) * (2.0 if ref == "binary_x2" else 1.0)
         b[6] = 0.0  # an all-zero reference (skipped)
         b[7] = 1.0  # an all-one reference (constant: skipped)
-    elif ref == "repeated":  # one mask for all samples (its support is reused)
+    elif ref == "repeated":  # one mask for all samples
         b = np.broadcast_to(rng.random(a.shape[1:]) < 0.1, a.shape).astype(float)
     elif ref == "continuous":
         b = rng.standard_normal(a.shape) ** 2 * (rng.random(a.shape) < 0.2)
     else:
         b = np.round(rng.standard_normal(a.shape) * 2) * (rng.random(a.shape) < 0.3)
+    return b
+
+
+@pytest.mark.parametrize("abs_explanation", [False, True])
+@pytest.mark.parametrize("ref", ["binary", "binary_x2", "repeated", "continuous", "ties"])
+def test_equal_to_braindecode_on_tricky_maps(abs_explanation, ref):
+    rng = np.random.default_rng(12)
+    a = _tricky_maps(rng)
+    b = _tricky_reference(rng, a, ref)
     kw = {"abs_explanation": abs_explanation, "prctile_val": 90}
     expected, k12, k4 = _bd_all(a, b, **kw)
-    ours = compute_metrics(a, b, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False, **kw)
+    with mock.patch("warnings.warn"):  # the skipped samples' warning: tested below
+        ours = compute_metrics(a, b, metrics=METRIC_NAMES + SSIM_METRIC_NAMES, verbose=False,
+                               **kw)
     skipped = ours.isna().all(axis=1).to_numpy()
     assert skipped.sum() == k12 == k4
     np.testing.assert_array_equal(expected[skipped], 0.0)
@@ -407,32 +406,32 @@ def test_fast_paths_equal_braindecode_on_tricky_maps(abs_explanation, ref):
                                atol=1e-12)
 
 
-def test_binary_reference_path_equals_general_path():
-    # All 16 scores min-max normalise the reference, so scaling a 0/1 mask (binary fast
-    # path) to 0/3 (general path) must not change them.
+def test_scaling_a_binary_reference_changes_no_score():
+    # All 16 scores min-max normalise the reference: a 0/1 mask and a 0/3 mask score alike.
     rng = np.random.default_rng(13)
     a = rng.standard_normal((7, 22, 50))
     gt = (rng.random(a.shape) < 0.07).astype(float)
     names = METRIC_NAMES + SSIM_METRIC_NAMES
-    fast = compute_metrics(a, gt, metrics=names, verbose=False)
-    slow = compute_metrics(a, 3.0 * gt, metrics=names, verbose=False)
-    pd.testing.assert_frame_equal(fast, slow, rtol=1e-12, atol=1e-13)
+    ones = compute_metrics(a, gt, metrics=names, verbose=False)
+    threes = compute_metrics(a, 3.0 * gt, metrics=names, verbose=False)
+    pd.testing.assert_frame_equal(ones, threes, rtol=1e-12, atol=1e-13)
 
 
-def test_block_size_does_not_change_scores(monkeypatch):
-    import neuroxai.metrics.similarity as sim
-
+def test_batch_size_does_not_change_scores():
     rng = np.random.default_rng(14)
     a = _tricky_maps(rng, n=9, n_times=30)
     b = _gt_mask(9, 30)
-    names = METRIC_NAMES + SSIM_METRIC_NAMES
-    ref = compute_metrics(a, b, metrics=names, verbose=False)
-    monkeypatch.setattr(sim, "_CHUNK_VALUES", 1)  # one sample per block
-    one = compute_metrics(a, b, metrics=names, batch_size=4, verbose=False)
-    pd.testing.assert_frame_equal(ref, one, rtol=1e-13, atol=1e-14)
+    names = METRIC_NAMES + SSIM_METRIC_NAMES + ["Spearman", "HOG_Pearson"]
+    with mock.patch("warnings.warn"):
+        ref = compute_metrics(a, b, metrics=names, hog_kwargs={"pixels_per_cell": (4, 4)},
+                              verbose=False)
+        for batch_size in (1, 4, 100):
+            other = compute_metrics(a, b, metrics=names, batch_size=batch_size,
+                                    hog_kwargs={"pixels_per_cell": (4, 4)}, verbose=False)
+            pd.testing.assert_frame_equal(ref, other, rtol=1e-13, atol=1e-14)
 
 
-def test_nonfinite_checked_through_row_sums():
+def test_nonfinite_inputs_named():
     rng = np.random.default_rng(15)
     a = rng.standard_normal((5, 22, 20))
     gt = _gt_mask(5, 20)
@@ -445,34 +444,59 @@ def test_nonfinite_checked_through_row_sums():
         with pytest.raises(NonFiniteError, match="maps_a" if bad_a is not None else "maps_b"):
             compute_metrics(x, y, metrics=METRIC_NAMES, verbose=False)
     # finite values whose sums overflow are scored, not rejected
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), mock.patch("warnings.warn"):
         s = compute_metrics(a * 1e307, gt, metrics=["Cosine_raw"], verbose=False)
     assert s.shape == (5, 1)
 
 
-def test_order_stats_equal_sort():
-    from neuroxai.metrics.similarity import _order_stats
-
-    rng = np.random.default_rng(17)
-    for row in (rng.standard_normal(101), np.round(rng.standard_normal(101)), np.zeros(101)):
-        idx = [0, 3, 4, 50, 95, 96, 100]
-        np.testing.assert_array_equal(_order_stats(row.copy(), idx), np.sort(row)[idx])
+def test_constant_maps_score_nan_with_one_warning(info):
+    # A correlation with a constant map (and a cosine with an all-zero map) is undefined:
+    # NaN, never 0 or 1, and one DegenerateMethodWarning counts the samples.
+    rng = np.random.default_rng(16)
+    a = rng.standard_normal((4, 22, 24))
+    b = rng.standard_normal((4, 22, 24))
+    a[1] = 3.0  # constant explanation
+    b[2] = 0.0  # all-zero reference
+    names = ["Spearman", "Spearman_abs", "HOG_Pearson", "Topo_Cosine", "Topo_Pearson",
+             "Pearson_raw_vs_refnorm", "Cosine_raw", "SSIM_raw"]
+    with pytest.warns(DegenerateMethodWarning, match=r"2 of 4 sample\(s\).*summarize_metrics"):
+        s = compute_metrics(a, b, metrics=names, info=info, abs_reference=False,
+                            hog_kwargs={"pixels_per_cell": (4, 4)}, verbose=False)
+    nan = s.isna()
+    assert not nan.iloc[[0, 3]].any().any()
+    for name in ("Spearman", "Spearman_abs", "HOG_Pearson", "Topo_Pearson",
+                 "Pearson_raw_vs_refnorm", "SSIM_raw"):
+        assert nan[name].iloc[1] and nan[name].iloc[2], name
+    # the cosine of a constant (non-zero) topography is defined; of an all-zero one, not
+    assert not nan["Topo_Cosine"].iloc[1] and nan["Topo_Cosine"].iloc[2]
+    summary = summarize_metrics(s)
+    assert summary.loc["Spearman", "n_skipped"] == 2
+    # nothing undefined: no warning
+    with mock.patch("warnings.warn") as warn:
+        compute_metrics(a[[0, 3]], b[[0, 3]], metrics=names, info=info, abs_reference=False,
+                        hog_kwargs={"pixels_per_cell": (4, 4)}, verbose=False)
+    warn.assert_not_called()
 
 
 # --------------------------------------------------------------------------------------
-# the SSIM fast path: box means by matrix products, zero windows, shared references
+# SSIM: the fast route (box means by matrix products, channel maps) vs the plain one
 # --------------------------------------------------------------------------------------
+def _plain_ssim_route():
+    """compute_metrics with the fast SSIM route switched off (the plain reference)."""
+    return mock.patch.object(similarity, "_ssim_box", lambda *args: None)
+
+
 @pytest.mark.parametrize("win", [3, 7, 9])
 def test_box_means_equal_uniform_filter_crop(win):
     from scipy.ndimage import uniform_filter
 
-    from neuroxai.metrics.similarity import _BoxMeans
+    from neuroxai.metrics.similarity._ssim_blas import SSIMBoxMeans
 
     rng = np.random.default_rng(18)
     z = rng.standard_normal((3, 17, 45))
     pad = (win - 1) // 2
     ref = uniform_filter(z, size=(1, win, win))[:, pad:17 - pad, pad:45 - pad]
-    box = _BoxMeans((17, 45), win)
+    box = SSIMBoxMeans((17, 45), win)
     order = rng.permutation(box.ho)  # any windows (rows of the result), in any order
     stack, one = box([(z, box.band[order]), (z[1], box.band[order[:4]])], "F")
     np.testing.assert_allclose(stack[..., :box.wo], ref[:, order], rtol=1e-12, atol=1e-14)
@@ -491,11 +515,10 @@ def test_box_means_equal_uniform_filter_crop(win):
 
 @pytest.mark.parametrize("ref", ["channels", "channels_per_sample", "edge_channels",
                                  "every_third_channel", "pixels_in_channels",
-                                 "continuous_in_channels"])
-def test_ssim_fast_paths_equal_braindecode(ref):
+                                 "continuous_in_channels", "dense"])
+def test_ssim_equal_braindecode_and_plain_route(ref):
     # references that leave windows without any of it (SSIM's numerator is C1 * C2
-    # there), constant along rows or not, shared by the samples or one per sample,
-    # binary (its own top-percentile map) or not (two references, two window orders)
+    # there), constant along rows or not, shared by the samples or one per sample
     rng = np.random.default_rng(19)
     n, n_times = 6, 40
     a = rng.standard_normal((n, 22, n_times))
@@ -511,19 +534,38 @@ def test_ssim_fast_paths_equal_braindecode(ref):
         b[:, ::3] = 1.0
     elif ref == "pixels_in_channels":
         b[:, GT_CHANS, ::3] = 1.0
-    else:
+    elif ref == "continuous_in_channels":
         b[:, GT_CHANS] = rng.random((n, len(GT_CHANS), n_times))
+    else:
+        b = rng.standard_normal(a.shape)
     for win in (5, 7):
         expected, k4 = bd_metrics.compute_ssim_metrics(a, b, win_size=win)
         assert k4 == 0
         ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, win_size=win, batch_size=4,
                                verbose=False)
         np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
+        with _plain_ssim_route():
+            plain = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, win_size=win,
+                                    batch_size=4, verbose=False)
+        np.testing.assert_allclose(ours.to_numpy(), plain.to_numpy(), rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("abs_explanation", [False, True])
+@pytest.mark.parametrize("ref", ["binary", "repeated", "continuous", "ties"])
+def test_ssim_fast_route_equals_plain_route_on_tricky_maps(abs_explanation, ref):
+    rng = np.random.default_rng(22)
+    a = _tricky_maps(rng, n_times=30)
+    b = _tricky_reference(rng, a, ref)
+    kw = dict(metrics=SSIM_METRIC_NAMES, abs_explanation=abs_explanation, prctile_val=90,
+              batch_size=5, verbose=False)
+    with mock.patch("warnings.warn"):
+        fast = compute_metrics(a, b, **kw)
+        with _plain_ssim_route():
+            plain = compute_metrics(a, b, **kw)
+    pd.testing.assert_frame_equal(fast, plain, rtol=1e-11, atol=1e-13)
 
 
 def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
-    from neuroxai.metrics.similarity import _ssim_window_mask
-
     rng = np.random.default_rng(20)
     n, win, q = 3, 7, 95
     a = rng.standard_normal((n, 22))
@@ -531,7 +573,9 @@ def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
     gt[:, GT_CHANS] = 1.0
     ours = compute_metrics(a, gt, metrics=SSIM_METRIC_NAMES, mode="topomap",
                            projector=projector, verbose=False)
-    inside = _ssim_window_mask(projector.mask, win)
+    # the windows (of skimage's cropped SSIM map) whose pixels are all in the head
+    windows = np.lib.stride_tricks.sliding_window_view(projector.mask, (win, win))
+    inside = windows.all(axis=(-2, -1))
     pad = (win - 1) // 2
 
     def mean_ssim(x, y, data_range):  # skimage's SSIM map, averaged over in-head windows
@@ -557,11 +601,9 @@ def test_topomap_ssim_equals_skimage_over_in_head_windows(projector):
 
 
 @pytest.mark.parametrize("kind", ["binary", "continuous"])
-def test_ssim_reference_reused_only_while_it_repeats(monkeypatch, kind):
-    import neuroxai.metrics.similarity as sim
-
-    # one mask per class, trials sorted by class: each block reuses the filtered
-    # reference of the previous one until the mask changes
+def test_ssim_with_one_reference_per_class(kind):
+    # one mask per class: batches where all samples share the reference (filtered once)
+    # and batches where they do not
     rng = np.random.default_rng(21)
     a = rng.standard_normal((7, 22, 30))
     masks = np.zeros((3, 22, 30))
@@ -572,6 +614,7 @@ def test_ssim_reference_reused_only_while_it_repeats(monkeypatch, kind):
         masks *= rng.random(masks.shape) + 0.5
     b = masks[[0, 0, 0, 1, 1, 2, 0]]
     expected, _ = bd_metrics.compute_ssim_metrics(a, b)
-    monkeypatch.setattr(sim, "_CHUNK_VALUES", 1)  # one sample per block
-    ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, verbose=False)
-    np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)
+    for batch_size in (1, 3, 7):
+        ours = compute_metrics(a, b, metrics=SSIM_METRIC_NAMES, batch_size=batch_size,
+                               verbose=False)
+        np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, atol=1e-12)

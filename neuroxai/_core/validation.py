@@ -33,9 +33,11 @@ def check_float(value, name, minimum=None, maximum=None, *, low_open=False, high
     if bad:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
+        # (a format spec would apply to the 'inf' string as well: format the bounds first)
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
         raise InvalidInputError(
-            f"{name} must be a finite number in {lo}{'-inf' if minimum is None else minimum:g}, "
-            f"{'inf' if maximum is None else maximum:g}{hi}, got {value!r}."
+            f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value!r}."
         )
     return value
 

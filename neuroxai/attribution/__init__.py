@@ -23,6 +23,10 @@ from .jacobian import (  # noqa: F401
 )
 from .latent import LATENT_METHODS, compute_latent_attributions  # noqa: F401
 from .methods import METHODS, attribute, get_method, list_methods  # noqa: F401
+from .patterns import (  # noqa: F401
+    compute_amplitude_perturbation_correlations,
+    compute_output_covariance_patterns,
+)
 from .spectral import (  # noqa: F401
     amplitude_spectra,
     band_average,

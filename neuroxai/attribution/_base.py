@@ -12,6 +12,9 @@ import numpy as np
 
 from .._utils import InvalidInputError, ShapeError, atomic_write
 
+#: Coordinates with one value per trial (dropped when trials are averaged).
+_PER_TRIAL = ("target", "y", "completeness_error", "completeness_se", "n_steps",
+              "moore_penrose")
 #: Axes along which per-item MNE containers are made (one Evoked / Spectrum per item).
 _ITEM_AXES = ("class", "latent", "map", "band")
 
@@ -104,7 +107,7 @@ class Attribution:
     def mean(self, dim):
         """Average over the axis ``dim`` (e.g. ``"trial"``): a new Attribution without it."""
         ax = self.axis(dim)
-        drop = {dim, "target", "y"} if dim == "trial" else {dim}  # per-trial coordinates go
+        drop = {dim, *_PER_TRIAL} if dim == "trial" else {dim}  # per-trial coordinates go
         coords = {k: v for k, v in _copy.deepcopy(self.coords).items() if k not in drop}
         return Attribution(np.asarray(self.data).mean(axis=ax),
                            self.dims[:ax] + self.dims[ax + 1:],

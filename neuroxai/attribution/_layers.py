@@ -36,10 +36,11 @@ def resolve_layer(model, layer):
 
 
 def _run_with_capture(model, module, x):
-    store = {}
+    store = {"calls": 0}
 
     def hook(mod, inp, out):
         store["out"] = out.detach() if torch.is_tensor(out) else None
+        store["calls"] += 1
 
     handle = module.register_forward_hook(hook)
     try:
@@ -47,7 +48,7 @@ def _run_with_capture(model, module, x):
             model(x)
     finally:
         handle.remove()
-    return store.get("out")
+    return store.get("out"), store["calls"]
 
 
 def layer_axes(model, name, module, x1, n_chans):
@@ -71,7 +72,14 @@ def layer_axes(model, name, module, x1, n_chans):
     xs = x1.repeat(3, 1, 1)
     xs[1, :, 0] += bump
     xs[2, :, n_times - 1] += bump
-    out = _run_with_capture(model, module, xs)
+    out, calls = _run_with_capture(model, module, xs)
+    if calls > 1:
+        raise MethodUndefinedError(
+            f"Layer {name!r} ({type(module).__name__}) runs {calls} times in one forward pass "
+            "(one module object shared by several places of the model), so it has no single "
+            "activation map to weight. Choose a layer that runs once (see "
+            "model.named_modules())."
+        )
     if out is None or out.dim() < 3:
         shape = None if out is None else tuple(out.shape[1:])
         raise MethodUndefinedError(
@@ -137,8 +145,12 @@ def auto_gradcam_layer(model, x1):
     finally:
         for h in handles:
             h.remove()
+    calls = {}
+    for n, _, _ in order:
+        calls[n] = calls.get(n, 0) + 1
     for n, m, shape in reversed(order):
-        if len(shape) >= 3 and max(shape[2:]) > 1:
+        # a module that runs several times (shared activation) has no single map
+        if calls[n] == 1 and len(shape) >= 3 and max(shape[2:]) > 1:
             return n, m
     raise MethodUndefinedError(
         f"No layer of {type(model).__name__} has an output with a time axis; pass layer=."

@@ -5,9 +5,9 @@ class per trial to an array of the same shape (``band_ablation`` gives one value
 frequency band instead of per sample). The gradient and perturbation engines are
 captum's; what is added here is what braindecode models need to get correct maps:
 
-- DeepLIFT rescale rules for ``Square``, ``SafeLog``, ELU, ... (see
-  :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
-  ShallowFBCSPNet, Deep4Net and EEGNet;
+- DeepLIFT rules for every nonlinear torch call of a forward pass, functional calls
+  included (see :mod:`neuroxai.attribution.deeplift`), so that completeness holds on
+  the braindecode zoo (docs/zoo.rst lists the exceptions);
 - GradCAM maps placed on the *time* axis of the input (braindecode's layers keep time
   on different axes), found by probing the layer, not by guessing from shapes;
 - methods that are undefined for a model say so (:class:`MethodUndefinedError`,
@@ -45,6 +45,7 @@ from .._utils import (
     InvalidInputError,
     MethodUndefinedError,
     ModelMismatchError,
+    NeuroXAIError,
     ShapeError,
     UnknownNameError,
     check_finite,
@@ -146,7 +147,7 @@ class _Context:
     batch_size: int
     sfreq: float | None = None
     ch_names: list | None = None
-    worst_completeness: float = 0.0
+    targets: np.ndarray | None = None  # the output explained for each trial
 
     @property
     def n_trials(self):
@@ -255,24 +256,151 @@ def _reference_set(ctx, params):
     return ctx.X[idx], {"baselines": "drawn from X", "baseline_trials": idx.tolist()}
 
 
-def _check_completeness(ctx, attr, delta_f):
-    err = (attr.sum(dim=(1, 2)) - delta_f).abs()
-    scale = delta_f.abs().clamp_min(1e-6)
-    ctx.worst_completeness = max(ctx.worst_completeness, float((err / scale).max()))
+# --------------------------------------------------------------------------------------
+# Completeness: the sum of a map equals the output change it explains
+# --------------------------------------------------------------------------------------
+#: Floor of the relative completeness error's denominator, as a fraction of the median
+#: ``|f(x) - f(b)|`` over the trials: a trial whose output hardly moves from its baseline
+#: would otherwise turn a negligible absolute error into an arbitrarily large relative one.
+COMPLETENESS_FLOOR = 0.01
 
 
-def _completeness_finalize(method):
-    def finalize(ctx):
-        tol = 10 * torch.finfo(ctx.dtype).eps ** 0.5
-        logger.debug(f"{method}: worst relative completeness error {ctx.worst_completeness:.2e}")
-        if ctx.worst_completeness > tol:
+def relative_completeness_error(attr_sums, delta_f, floor=COMPLETENESS_FLOOR):
+    """``|sum attr - delta_f| / max(|delta_f|, floor * median |delta_f|)`` per trial."""
+    delta_f = np.asarray(delta_f, dtype=np.float64)
+    scale = np.abs(delta_f)
+    lowest = max(floor * float(np.median(scale)), np.finfo(np.float64).tiny)
+    return np.abs(np.asarray(attr_sums, dtype=np.float64) - delta_f) / np.maximum(scale, lowest)
+
+
+def _denominator_floor(delta_f):
+    return max(COMPLETENESS_FLOOR * float(np.median(np.abs(delta_f))), np.finfo(np.float64).tiny)
+
+
+class _Completeness:
+    """The completeness record of one :func:`attribute` call, written into its result.
+
+    ``kind`` is what completeness means for the method: ``"exact"`` (DeepLIFT: holds up
+    to rounding, so any excess names a nonlinearity without a rule), ``"quadrature"``
+    (integrated gradients: the error of the numerical path integral, judged on the median
+    over trials against ``tolerance``) or ``"expectation"`` (GradientSHAP: the map is a
+    Monte Carlo estimate whose sum equals ``f(x) - E f(b)`` in expectation only; reported
+    with its standard error).
+    """
+
+    def __init__(self, ctx, method, kind, tolerance=None, dl_model=None):
+        self.method, self.kind, self.dl_model = method, kind, dl_model
+        self.tolerance = (10 * torch.finfo(ctx.dtype).eps ** 0.5 if tolerance is None
+                          else tolerance)
+        self.sums = np.zeros(ctx.n_trials)
+        self.delta = np.zeros(ctx.n_trials)
+        self.se = np.zeros(ctx.n_trials) if kind == "expectation" else None
+        self.steps = None  # per-trial steps of n_steps="auto"
+        self.params, self.coords = {}, {}
+
+    def record(self, sl, attr, delta_f, se=None):
+        self.sums[sl] = _as_numpy(attr.detach().double().sum(dim=(1, 2)))
+        self.delta[sl] = _as_numpy(delta_f.detach().double())
+        if se is not None:
+            self.se[sl] = se
+
+    def plan(self, fn, params, **kwargs):
+        """A :class:`_Plan` whose result carries this record (params and coords)."""
+        self.params = params
+        return _Plan(fn, params, coords=self.coords, finalize=self.finalize, **kwargs)
+
+    def finalize(self, ctx):
+        rel = relative_completeness_error(self.sums, self.delta)
+        med, top = float(np.median(rel)), float(rel.max())
+        self.coords["completeness_error"] = rel
+        summary = {"kind": self.kind, "median": med, "max": top, "tolerance": self.tolerance,
+                   "floor": COMPLETENESS_FLOOR}
+        logger.debug(f"{self.method}: relative completeness error median {med:.2e}, "
+                     f"max {top:.2e}")
+        if self.kind == "exact":
+            summary["statistic"] = "max"
+            if top > self.tolerance:
+                warn_degenerate(
+                    f"{self.method}: the sum of attributions differs from f(x) - f(baseline) by "
+                    f"{med:.2%} (median over trials) and up to {top:.2%} (relative) on "
+                    f"{type(ctx.model).__name__}. {self._cause()} The map is partly input x "
+                    "gradient there; 'integrated_gradients' needs no rules.")
+        elif self.kind == "quadrature":
+            self._finalize_quadrature(rel, med, top, summary)
+        else:
+            self._finalize_expectation(rel, med, top, summary)
+        self.params["completeness"] = summary
+
+    def _cause(self):
+        unhandled = self.dl_model.unhandled() if self.dl_model is not None else []
+        if not unhandled:
+            return ("Every call had a DeepLIFT rule; the difference comes from rounding or from "
+                    "an operation that mixes trials.")
+        where = "; ".join(f"{call} in {mod or 'the top level'}: {why}"
+                          for call, mod, why, _ in unhandled[:8])
+        more = f" (and {len(unhandled) - 8} more)" if len(unhandled) > 8 else ""
+        return f"These calls ran without a DeepLIFT rule: {where}{more}."
+
+    def _finalize_quadrature(self, rel, med, top, summary):
+        summary["statistic"] = "median"
+        steps = self.params.get("n_steps")
+        if self.steps is not None:
+            self.coords["n_steps"] = self.steps.copy()
+            cap = self.params["max_steps"]
+            stuck = (self.steps >= cap) & (rel > self.tolerance)
+            self.params["n_steps_needed"] = int(self.steps.max())
+            summary["n_capped"] = int(stuck.sum())
+            if stuck.any():
+                warn_degenerate(
+                    f"{self.method}: n_steps='auto' reached max_steps={cap} on {stuck.sum()} of "
+                    f"{len(rel)} trial(s) with their completeness error still above the "
+                    f"tolerance {self.tolerance:.2%} (median over all trials {med:.2%}, max "
+                    f"{top:.2%}). Raise max_steps, or use a baseline closer to the data (the "
+                    "path from a zero baseline crosses the model's log(power) near zero, "
+                    "where the integrand is steepest).")
+                return
+        if med > self.tolerance:
             warn_degenerate(
-                f"{method}: sum of attributions differs from f(x) - f(baseline) by up to "
-                f"{ctx.worst_completeness:.1%} (relative). Some nonlinearity of "
-                f"{type(ctx.model).__name__} has no rescale rule (e.g. a functional call inside "
-                "a forward()), so the map is partly input x gradient there."
-            )
-    return finalize
+                f"{self.method}: the sum of attributions misses f(x) - f(baseline) by {med:.2%} "
+                f"(median over trials; max {top:.2%}) with n_steps={steps}, above the "
+                f"tolerance {self.tolerance:.2%}: the path integral is under-resolved. Pass "
+                "n_steps='auto' (steps are doubled per trial until its error is below the "
+                "tolerance) or more steps.")
+
+    def _finalize_expectation(self, rel, med, top, summary):
+        se = self.se / np.maximum(np.abs(self.delta), _denominator_floor(self.delta))
+        z = rel / np.maximum(se, np.finfo(np.float64).tiny)
+        self.coords["completeness_se"] = se
+        summary.update(statistic="median", median_se=float(np.median(se)),
+                       median_z=float(np.median(z)))
+        n_samples = self.params.get("n_samples")
+        if summary["median_z"] > 3:
+            warn_degenerate(
+                f"{self.method}: the attribution sums miss f(x) - E f(baseline) by {med:.2%} "
+                f"(median over trials; max {top:.2%}), {summary['median_z']:.1f} Monte Carlo "
+                "standard errors: more than sampling explains. With stdevs > 0 the maps "
+                "explain f(x + noise), not f(x) (set stdevs=0); otherwise the model is not "
+                "differentiable along the sampled paths.")
+        elif med > self.tolerance:
+            warn_degenerate(
+                f"{self.method}: completeness holds in expectation only; with "
+                f"n_samples={n_samples} the attribution sums miss f(x) - E f(baseline) by "
+                f"{med:.2%} (median over trials; max {top:.2%}; Monte Carlo standard error "
+                f"{summary['median_se']:.2%}), above the tolerance {self.tolerance:.2%}. The "
+                "maps are noisy estimates: raise n_samples (the error falls as "
+                "1/sqrt(n_samples)).")
+
+
+def _output_change(ctx, baseline):
+    """``f_t(x) - f_t(b)`` of every trial at its target (float64), batched, no gradients."""
+    rows = np.arange(ctx.n_trials)
+    fx = predict_scores(ctx.model, ctx.X, ctx.batch_size).astype(np.float64)[rows, ctx.targets]
+    if baseline is None or isinstance(baseline, float):
+        value = 0.0 if baseline is None else baseline
+        baseline = np.full((1, ctx.n_chans, ctx.n_times), value, dtype=ctx.X.dtype)
+    fb = predict_scores(ctx.model, baseline.astype(ctx.X.dtype, copy=False), ctx.batch_size)
+    fb = fb.astype(np.float64)
+    return fx - (fb[0, ctx.targets] if len(fb) == 1 else fb[rows, ctx.targets])
 
 
 def _nonlinear_modules(model):
@@ -300,6 +428,34 @@ def _require_relu(ctx, method):
         )
 
 
+_LIBRARY_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError,
+                   NotImplementedError)
+
+
+def _undefined(method, ctx, err, hint):
+    return MethodUndefinedError(
+        f"{method} failed on {type(ctx.model).__name__}: {type(err).__name__}: {err}. "
+        f"{hint}")
+
+
+def _guard(plan, method, ctx, hint="Try method='integrated_gradients' or 'occlusion', which "
+           "only run the model's own forward and backward passes."):
+    """Turn a library error inside a batch (captum's hooks on a model they do not fit,
+    an in-place operation, ...) into a MethodUndefinedError that says which method and
+    model and what to use instead; neuroxai's own errors pass unchanged."""
+    fn = plan.fn
+
+    def run(xb, tb, sl):
+        try:
+            return fn(xb, tb, sl)
+        except NeuroXAIError:
+            raise
+        except _LIBRARY_ERRORS as err:
+            raise _undefined(method, ctx, err, hint) from err
+    plan.fn = run
+    return plan
+
+
 # --------------------------------------------------------------------------------------
 # Gradient methods
 # --------------------------------------------------------------------------------------
@@ -309,7 +465,8 @@ def _saliency(ctx, params):
     from captum.attr import Saliency
 
     alg = Saliency(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=True))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=True))
+    return _guard(plan, "saliency", ctx)
 
 
 @_register("gradient", "Signed input gradient df/dx.", "captum.attr.Saliency(abs=False)")
@@ -317,7 +474,8 @@ def _gradient(ctx, params):
     from captum.attr import Saliency
 
     alg = Saliency(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=False))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb, abs=False))
+    return _guard(plan, "gradient", ctx)
 
 
 @_register("input_x_gradient", "Input times gradient x * df/dx.", "captum.attr.InputXGradient")
@@ -325,39 +483,87 @@ def _input_x_gradient(ctx, params):
     from captum.attr import InputXGradient
 
     alg = InputXGradient(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "input_x_gradient", ctx)
 
 
 _INTEGRATION = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left",
                 "riemann_right")
 
 
+#: n_steps="auto": the first number of steps tried, doubled per trial until its completeness
+#: error is below the tolerance.
+_AUTO_FIRST_STEPS = 16
+
+
+def _check_ig_steps(params):
+    max_steps = _positive_int(params["max_steps"], "max_steps", 2)
+    n_steps = params["n_steps"]
+    if isinstance(n_steps, str):
+        if n_steps != "auto":
+            raise InvalidInputError(
+                f"n_steps must be an integer >= 2 or 'auto', got {n_steps!r}.")
+        return None, max_steps
+    return _positive_int(n_steps, "n_steps", 2), max_steps
+
+
 @_register("integrated_gradients",
-           "Integrated gradients from a baseline (Sundararajan et al., 2017); complete.",
+           "Integrated gradients from a baseline (Sundararajan et al., 2017); complete up to "
+           "the quadrature error, which is reported (n_steps='auto' bounds it).",
            "captum.attr.IntegratedGradients",
-           {"baseline": None, "n_steps": 50, "integration": "gausslegendre"})
+           {"baseline": None, "n_steps": 50, "integration": "gausslegendre", "tolerance": 0.01,
+            "max_steps": 512})
 def _integrated_gradients(ctx, params):
+    """Completeness error per trial: ``|sum attr - (f(x) - f(b))| / max(|f(x) - f(b)|, 1 %
+    of its median over trials)``; ``tolerance`` applies to its median over trials.
+    ``n_steps="auto"`` starts at 16 steps and doubles them, per trial, until that trial's
+    error is at most ``tolerance`` or ``max_steps`` is reached."""
     from captum.attr import IntegratedGradients
 
     baseline, desc = _check_baseline(params["baseline"], ctx)
-    n_steps = _positive_int(params["n_steps"], "n_steps", 2)
+    n_steps, max_steps = _check_ig_steps(params)
+    tolerance = check_float(params["tolerance"], "tolerance", 0.0, low_open=True)
     if params["integration"] not in _INTEGRATION:
         raise unknown_name("integration rule", params["integration"], _INTEGRATION)
     alg = IntegratedGradients(ctx.model)
+    check = _Completeness(ctx, "integrated_gradients", "quadrature", tolerance)
+    delta_all = _output_change(ctx, baseline)
+    floor = _denominator_floor(delta_all)
+    if n_steps is None:
+        check.steps = np.zeros(ctx.n_trials, dtype=np.int64)
+
+    def integrate(xb, bb, tb, steps):
+        # internal_batch_size keeps each forward at batch_size rows whatever n_steps is.
+        return alg.attribute(xb, baselines=bb, target=tb, n_steps=steps,
+                             method=params["integration"],
+                             internal_batch_size=max(ctx.batch_size, len(xb)))
 
     def fn(xb, tb, sl):
-        # internal_batch_size keeps each forward at batch_size rows whatever n_steps is.
-        return alg.attribute(
-            xb, baselines=_baseline_batch(baseline, ctx, xb, sl), target=tb,
-            n_steps=n_steps, method=params["integration"],
-            internal_batch_size=max(ctx.batch_size, len(xb)),
-        )
-    return _Plan(fn, {**params, "baseline": desc})
+        bb = _baseline_batch(baseline, ctx, xb, sl)
+        delta = torch.as_tensor(delta_all[sl], device=xb.device)
+        if n_steps is not None:
+            attr = integrate(xb, bb, tb, n_steps)
+            check.record(sl, attr, delta)
+            return attr
+        # each trial's own error decides its steps, so the map does not depend on batching
+        attr, todo, steps = torch.empty_like(xb), torch.arange(len(xb)), _AUTO_FIRST_STEPS
+        while True:
+            attr[todo] = integrate(xb[todo], bb[todo], tb[todo], steps).detach()
+            check.steps[sl][todo.numpy()] = steps
+            err = (attr[todo].double().sum(dim=(1, 2)) - delta[todo]).abs()
+            todo = todo[(err / delta[todo].abs().clamp_min(floor) > tolerance).cpu()]
+            if len(todo) == 0 or steps >= max_steps:
+                break
+            steps = min(2 * steps, max_steps)
+        check.record(sl, attr, delta)
+        return attr
+    return _guard(check.plan(fn, {**params, "baseline": desc}), "integrated_gradients", ctx)
 
 
 @_register("deeplift",
-           "DeepLIFT rescale rule (Shrikumar et al., 2017) with rules for braindecode's "
-           "Square/SafeLog/ELU; complete.", "captum.attr.DeepLift + neuroxai rescale rules",
+           "DeepLIFT rescale rule (Shrikumar et al., 2017) with rules for every elementwise "
+           "function, products, maxima and normalisations of the forward pass; complete.",
+           "captum.attr.DeepLift + neuroxai rescale rules",
            {"baseline": None})
 def _deeplift(ctx, params):
     from captum.attr import DeepLift
@@ -366,28 +572,28 @@ def _deeplift(ctx, params):
     dl_model = _deeplift_model(ctx)
     alg = DeepLift(dl_model)
 
+    check = _Completeness(ctx, "deeplift", "exact", dl_model=dl_model)
+
     def fn(xb, tb, sl):
         bb = _baseline_batch(baseline, ctx, xb, sl)
         attr = alg.attribute(xb, baselines=bb, target=tb)
         with torch.no_grad():
             rows = torch.arange(len(xb), device=xb.device)
             delta_f = ctx.model(xb)[rows, tb] - ctx.model(bb)[rows, tb]
-        _check_completeness(ctx, attr.detach(), delta_f)
+        check.record(sl, attr, delta_f)
         return attr
-    return _Plan(fn, {**params, "baseline": desc}, finalize=_completeness_finalize("deeplift"))
+    return _guard(check.plan(fn, {**params, "baseline": desc}), "deeplift", ctx,
+                  _DEEPLIFT_HINT)
+
+
+_DEEPLIFT_HINT = ("DeepLIFT runs the model on inputs and references in one forward pass; use "
+                  "method='integrated_gradients', which needs no such pass.")
 
 
 def _deeplift_model(ctx):
     from .deeplift import prepare_deeplift_model
 
-    dl_model, _, unknown = prepare_deeplift_model(ctx.model)
-    if unknown:
-        warn_degenerate(
-            "deeplift: no DeepLIFT rule for layer(s) "
-            + ", ".join(f"{n!r} ({t})" for n, t in unknown)
-            + "; the plain gradient passes through them (correct only if they are linear)."
-        )
-    return dl_model
+    return prepare_deeplift_model(ctx.model)
 
 
 @_register("deeplift_shap",
@@ -405,25 +611,34 @@ def _deeplift_shap(ctx, params):
         f_refs = torch.cat([ctx.model(refs_t[i:i + ctx.batch_size])
                             for i in range(0, len(refs_t), ctx.batch_size)]).mean(0)
 
+    check = _Completeness(ctx, "deeplift_shap", "exact", dl_model=dl_model)
+
     def fn(xb, tb, sl):
         attr = alg.attribute(xb, baselines=refs_t, target=tb)
         with torch.no_grad():
             rows = torch.arange(len(xb), device=xb.device)
             delta_f = ctx.model(xb)[rows, tb] - f_refs[tb]
-        _check_completeness(ctx, attr.detach(), delta_f)
+        check.record(sl, attr, delta_f)
         return attr
     # each trial is expanded against every baseline (x2 for the references)
     per = max(1, ctx.batch_size // len(refs))
-    return _Plan(fn, {**params, **desc}, trials_per_batch=per,
-                 finalize=_completeness_finalize("deeplift_shap"))
+    return _guard(check.plan(fn, {**params, **desc}, trials_per_batch=per), "deeplift_shap",
+                  ctx, _DEEPLIFT_HINT)
 
 
 @_register("gradient_shap",
-           "Expected gradients on random points between x and baselines drawn from the data.",
+           "Expected gradients on random points between x and baselines drawn from the data; "
+           "complete in expectation (the Monte Carlo error is reported).",
            "captum.attr.GradientShap",
-           {"n_baselines": 16, "baselines": None, "n_samples": 16, "stdevs": 0.0, "seed": 0},
+           {"n_baselines": 16, "baselines": None, "n_samples": 16, "stdevs": 0.0, "seed": 0,
+            "tolerance": 0.05},
            stochastic=True)
 def _gradient_shap(ctx, params):
+    """Completeness in expectation: the mean over samples of each sample's attribution sum
+    estimates ``f(x) - E_b f(b)`` (b uniform over the reference set). Each trial's standard
+    error combines the spread of captum's per-sample deltas (the path points) with the
+    spread of ``f(b)`` over the references (the drawn baselines); the two are uncorrelated
+    because each delta has mean 0 given its baseline."""
     from captum.attr import GradientShap
 
     refs, desc = _reference_set(ctx, params)
@@ -431,13 +646,28 @@ def _gradient_shap(ctx, params):
     stdevs = float(params["stdevs"])
     if not np.isfinite(stdevs) or stdevs < 0:
         raise InvalidInputError(f"stdevs must be a finite number >= 0, got {stdevs}.")
+    tolerance = check_float(params["tolerance"], "tolerance", 0.0, low_open=True)
     alg = GradientShap(ctx.model)
     refs_t = ctx.tensor(refs)
+    f_refs = predict_scores(ctx.model, refs, ctx.batch_size).astype(np.float64)
+    ref_mean, ref_var = f_refs.mean(0), f_refs.var(0)
+    f_x = predict_scores(ctx.model, ctx.X, ctx.batch_size).astype(np.float64)
+    rows = np.arange(ctx.n_trials)
+    delta_all = f_x[rows, ctx.targets] - ref_mean[ctx.targets]
+    check = _Completeness(ctx, "gradient_shap", "expectation", tolerance)
 
     def fn(xb, tb, sl):
-        return alg.attribute(xb, baselines=refs_t, n_samples=n_samples, stdevs=stdevs, target=tb)
+        attr, deltas = alg.attribute(xb, baselines=refs_t, n_samples=n_samples, stdevs=stdevs,
+                                     target=tb, return_convergence_delta=True)
+        # captum orders the deltas by trial, then by sample
+        spread = _as_numpy(deltas.detach().double()).reshape(len(xb), n_samples)
+        spread = spread.var(axis=1, ddof=1) if n_samples > 1 else np.zeros(len(xb))
+        se = np.sqrt((spread + ref_var[ctx.targets[sl]]) / n_samples)
+        check.record(sl, attr, torch.as_tensor(delta_all[sl]), se)
+        return attr
     per = max(1, ctx.batch_size // n_samples)
-    return _Plan(fn, {**params, **desc}, trials_per_batch=per, seed=params["seed"])
+    return _guard(check.plan(fn, {**params, **desc}, trials_per_batch=per,
+                             seed=params["seed"]), "gradient_shap", ctx)
 
 
 def _noise_tunnel(ctx, params, nt_type):
@@ -459,7 +689,8 @@ def _noise_tunnel(ctx, params, nt_type):
     def fn(xb, tb, sl):
         return alg.attribute(xb, nt_type=nt_type, nt_samples=nt_samples,
                              nt_samples_batch_size=chunk, stdevs=stdevs, target=tb, abs=False)
-    return _Plan(fn, {**params, "stdevs": stdevs}, trials_per_batch=per, seed=params["seed"])
+    plan = _Plan(fn, {**params, "stdevs": stdevs}, trials_per_batch=per, seed=params["seed"])
+    return _guard(plan, nt_type, ctx)
 
 
 @_register("smoothgrad", "Gradient averaged over noisy copies of x (Smilkov et al., 2017).",
@@ -484,7 +715,8 @@ def _guided_backprop(ctx, params):
 
     _require_relu(ctx, "guided_backprop")
     alg = GuidedBackprop(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "guided_backprop", ctx)
 
 
 @_register("deconvolution",
@@ -495,7 +727,8 @@ def _deconvolution(ctx, params):
 
     _require_relu(ctx, "deconvolution")
     alg = Deconvolution(ctx.model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
+    return _guard(plan, "deconvolution", ctx)
 
 
 def _gradcam_parts(ctx, params):
@@ -504,12 +737,18 @@ def _gradcam_parts(ctx, params):
     from ._layers import auto_gradcam_layer, cam_to_input, layer_axes, resolve_layer
 
     x1 = ctx.tensor(ctx.X[:1])
-    if params["layer"] is None:
-        name, module = auto_gradcam_layer(ctx.model, x1)
-        logger.info(f"gradcam: using layer {name!r} ({type(module).__name__})")
-    else:
-        name, module = resolve_layer(ctx.model, params["layer"])
-    time_axis, chan_axis, shape = layer_axes(ctx.model, name, module, x1, ctx.n_chans)
+    try:  # the probes run the model with forward hooks on its layers
+        if params["layer"] is None:
+            name, module = auto_gradcam_layer(ctx.model, x1)
+            logger.info(f"gradcam: using layer {name!r} ({type(module).__name__})")
+        else:
+            name, module = resolve_layer(ctx.model, params["layer"])
+        time_axis, chan_axis, shape = layer_axes(ctx.model, name, module, x1, ctx.n_chans)
+    except NeuroXAIError:
+        raise
+    except _LIBRARY_ERRORS as err:
+        raise _undefined("gradcam", ctx, err, "Pass layer= with a convolutional layer that "
+                         "keeps a time axis.") from err
     alg = LayerGradCam(ctx.model, module)
 
     def cam(xb, tb, relu):
@@ -527,7 +766,8 @@ def _gradcam_parts(ctx, params):
 def _gradcam(ctx, params):
     cam, info = _gradcam_parts(ctx, params)
     relu = bool(params["relu"])
-    return _Plan(lambda xb, tb, sl: cam(xb, tb, relu), {**params, **info})
+    plan = _Plan(lambda xb, tb, sl: cam(xb, tb, relu), {**params, **info})
+    return _guard(plan, "gradcam", ctx)
 
 
 @_register("guided_gradcam", "Guided backprop times Grad-CAM; defined for ReLU models only.",
@@ -543,7 +783,8 @@ def _guided_gradcam(ctx, params):
         # captum's GuidedGradCam resamples the map bilinearly onto (chan, time), which
         # puts a braindecode layer's time axis on the channels; ours keeps it on time.
         return gbp.attribute(xb, target=tb) * cam(xb, tb, True)
-    return _Plan(fn, {**params, **info})
+    plan = _Plan(fn, {**params, **info})
+    return _guard(plan, "guided_gradcam", ctx)
 
 
 @_register("lrp", "Layer-wise relevance propagation, epsilon rule (Bach et al., 2015).",
@@ -556,9 +797,15 @@ def _lrp(ctx, params):
     epsilon = float(params["epsilon"])
     if not epsilon >= 0:
         raise InvalidInputError(f"epsilon must be >= 0, got {epsilon}.")
-    lrp_model = prepare_lrp_model(ctx.model, epsilon)
+    try:
+        lrp_model = prepare_lrp_model(ctx.model, epsilon)
+    except NeuroXAIError:
+        raise
+    except _LIBRARY_ERRORS as err:  # converting a layer for captum's LRP
+        raise _undefined("lrp", ctx, err, "Use method='deeplift' instead.") from err
     alg = LRP(lrp_model)
-    return _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb), params)
+    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb), params)
+    return _guard(plan, "lrp", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -587,7 +834,8 @@ def _occlusion(ctx, params):
             return alg.attribute(xb, sliding_window_shapes=(1, window), strides=(1, stride),
                                  baselines=baseline, target=tb,
                                  perturbations_per_eval=max(1, ctx.batch_size // len(xb)))
-    return _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
+    plan = _Plan(fn, {**params, "window_samples": window, "stride_samples": stride})
+    return _guard(plan, "occlusion", ctx)
 
 
 @_register("feature_ablation",
@@ -618,7 +866,8 @@ def _feature_ablation(ctx, params):
     desc = {**params, "groups": groups}
     if labels is not None:
         desc["group_names"] = labels
-    return _Plan(fn, desc)
+    plan = _Plan(fn, desc)
+    return _guard(plan, "feature_ablation", ctx)
 
 
 @_register("band_ablation",
@@ -638,9 +887,10 @@ def _band_ablation(ctx, params):
     def fn(xb, tb, sl):
         return band_ablation_batch(ctx.model, xb, tb, masks, ctx.batch_size)
     coords = {"band": list(names), "band_edges": edges}
-    return _Plan(fn, {"bands": dict(zip(names, map(tuple, edges.tolist()))), "sfreq": sfreq},
+    plan = _Plan(fn, {"bands": dict(zip(names, map(tuple, edges.tolist()))), "sfreq": sfreq},
                  dims=("trial", "chan", "band"), out_shape=(ctx.n_chans, len(names)),
                  coords=coords)
+    return _guard(plan, "band_ablation", ctx)
 
 
 @_register("envelope",
@@ -653,7 +903,8 @@ def _envelope(ctx, params):
     def fn(xb, tb, sl):
         env = np.abs(hilbert(xb.detach().cpu().numpy(), axis=-1))
         return torch.as_tensor(env, dtype=xb.dtype)
-    return _Plan(fn)
+    plan = _Plan(fn)
+    return _guard(plan, "envelope", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -774,7 +1025,7 @@ def attribute(model, inst, target=None, method="deeplift", *, batch_size=32, y=N
         if targets is None:
             targets = predict_scores(model, X, batch_size).argmax(1)
         ctx = _Context(model=model, X=X, device=device, dtype=dtype, n_outputs=n_outputs,
-                       batch_size=batch_size, sfreq=sfreq, ch_names=ch_names)
+                       batch_size=batch_size, sfreq=sfreq, ch_names=ch_names, targets=targets)
         plan = spec.setup(ctx, resolved)
         result = _run_plan(plan, ctx, targets, method)
     if plan.finalize is not None:
