@@ -41,6 +41,10 @@ from neuroxai.viz import plot_ground_truth_comparison, plot_metric_table, plot_s
 model, _, meta = load_pretrained(verbose=False)
 dataset_params, per_class, n_bootstrap = meta["dataset_params"], 8, 500
 # sphinx_gallery_start_ignore
+# TODO(evaluation stage): neuroxai.benchmark.run_xai_benchmark fails on main (it calls
+# attribute() on arrays without tmin) and is being replaced by neuroxai.evaluation. When that
+# lands, end this example with its entry point on one regime and a few trials (the example
+# is run by tests/test_examples.py, so the call cannot drift).
 if os.environ.get("NEUROXAI_EXAMPLES_QUICK"):  # the test suite: same code, smaller sizes
     dataset_params, per_class, n_bootstrap = {**dataset_params, "n_trials": 48}, 3, 100
 # sphinx_gallery_end_ignore
@@ -122,9 +126,3 @@ fig = plot_ground_truth_comparison(maps, truth, class_index=test.class_names.ind
 # registered method over the three simulation regimes, each with its own shipped model,
 # make the benchmark table of :ref:`choosing_method`; ``python benchmarks/xai_table.py``
 # regenerates it (about 20 minutes on two CPU cores).
-# sphinx_gallery_start_ignore
-# TODO(evaluation stage): neuroxai.benchmark.run_xai_benchmark fails on main (it calls
-# attribute() on arrays without tmin) and is being replaced by neuroxai.evaluation. When that
-# lands, run its entry point here on one regime and n_bench trials (this example is run by
-# tests/test_examples.py, so the call cannot drift).
-# sphinx_gallery_end_ignore
