@@ -197,9 +197,11 @@ def test_saliency_and_ig_match_braindecode(shallow):
         sal = bd.saliency(model, xt, tt).numpy()
         ig = bd.integrated_gradients(model, xt, tt, steps=20).numpy()
     np.testing.assert_allclose(_attr(model, X, target, "saliency").data, sal, rtol=1e-10)
+    # braindecode runs captum, which weights the steps in float32 (~1e-8 relative); the
+    # float64 path integral itself is checked to 1e-10 in tests/test_ig_prefix.py
     np.testing.assert_allclose(
-        _attr(model, X, target, "integrated_gradients", n_steps=20).data, ig, rtol=1e-8,
-        atol=1e-14)
+        _attr(model, X, target, "integrated_gradients", n_steps=20).data, ig, rtol=2e-7,
+        atol=1e-9 * np.abs(ig).max())
 
 
 class _Linear(nn.Module):
