@@ -12,7 +12,16 @@ from ._common import (  # noqa: F401
 from .moabb import TASKS, list_datasets, load_moabb  # noqa: F401
 from .preprocessing import epochs_from_raw, preprocess  # noqa: F401
 from .presets import HIGH_GAMMA_CHANNELS, PRESETS, Preset  # noqa: F401
-from .simulate import REGIMES, GroundTruth, SimulatedDataset, simulate_bcic_iv_2a  # noqa: F401
+from .simulate import (  # noqa: F401
+    REGIME_ALIASES,
+    REGIMES,
+    RHYTHMS,
+    GroundTruth,
+    SimulatedDataset,
+    band_masks_from_freq_mask,
+    ground_truth_bands,
+    simulate_bcic_iv_2a,
+)
 from ._boundary import UnitsWarning, as_trials, check_units  # noqa: F401
 
 
