@@ -32,12 +32,16 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 # The whole site, every gallery example run at full size (about 10 minutes on 2 CPU cores).
+# docs/generated is autosummary's output: rebuilt each time, so that a renamed function
+# leaves no stale page behind.
 docs: $(DOCS_STAMP)
+	rm -rf docs/generated
 	$(VENV)/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 # The site without running the examples (CI: the pages, the API and the cross-references
 # build without a warning; tests/test_examples.py runs the examples in their quick mode).
 docs-noplot: $(DOCS_STAMP)
+	rm -rf docs/generated
 	$(VENV)/bin/python -m sphinx -W --keep-going -D plot_gallery=0 -b html docs \
 		docs/_build/html-noplot
 

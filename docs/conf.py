@@ -63,8 +63,11 @@ if (RESULTS / "method_times.csv").is_file():
         filter_row=lambda r: r["status"] == "ok"))
 else:
     write_if_changed(GENERATED / "method_times.inc", "Run ``python benchmarks/method_times.py``.\n")
-# Stage pages written alongside the code they document: listed once they exist.
-_stage_pages = [name for name in ("evaluation", "group") if (HERE / f"{name}.rst").is_file()]
+# Stage pages written alongside the code they document: listed once they exist (unless
+# index.rst lists them already).
+_listed = {ln.strip() for ln in (HERE / "index.rst").read_text(encoding="utf-8").splitlines()}
+_stage_pages = [name for name in ("evaluation", "group")
+                if (HERE / f"{name}.rst").is_file() and name not in _listed]
 write_if_changed(GENERATED / "stage_pages.inc", "" if not _stage_pages else "\n".join(
     [".. toctree::", "   :maxdepth: 2", "   :caption: Stages", ""]
     + [f"   {name}" for name in _stage_pages]) + "\n")

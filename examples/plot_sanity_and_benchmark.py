@@ -33,6 +33,7 @@ import numpy as np
 
 from neuroxai.attribution import attribute
 from neuroxai.data import simulate_bcic_iv_2a
+from neuroxai.evaluation import run_xai_benchmark
 from neuroxai.metrics import compute_ground_truth_metrics
 from neuroxai.models import evaluate_classifier, load_pretrained
 from neuroxai.sanity import cascading_randomization, label_randomization
@@ -40,13 +41,11 @@ from neuroxai.viz import plot_ground_truth_comparison, plot_metric_table, plot_s
 
 model, _, meta = load_pretrained(verbose=False)
 dataset_params, per_class, n_bootstrap = meta["dataset_params"], 8, 500
+n_bench, n_permutations = 16, 1000
 # sphinx_gallery_start_ignore
-# TODO(evaluation stage): neuroxai.benchmark.run_xai_benchmark fails on main (it calls
-# attribute() on arrays without tmin) and is being replaced by neuroxai.evaluation. When that
-# lands, end this example with its entry point on one regime and a few trials (the example
-# is run by tests/test_examples.py, so the call cannot drift).
 if os.environ.get("NEUROXAI_EXAMPLES_QUICK"):  # the test suite: same code, smaller sizes
     dataset_params, per_class, n_bootstrap = {**dataset_params, "n_trials": 48}, 3, 100
+    n_bench, n_permutations = 8, 100
 # sphinx_gallery_end_ignore
 sim = simulate_bcic_iv_2a(**dataset_params, verbose=False)
 held_out = sim.trials.select("1test")
@@ -122,7 +121,15 @@ fig = plot_ground_truth_comparison(maps, truth, class_index=test.class_names.ind
 # %%
 # The benchmark table
 # -------------------
-# The same three criteria (ground truth, label and cascading randomisation) for every
-# registered method over the three simulation regimes, each with its own shipped model,
-# make the benchmark table of :ref:`choosing_method`; ``python benchmarks/xai_table.py``
-# regenerates it (about 20 minutes on two CPU cores).
+# :func:`neuroxai.evaluation.run_xai_benchmark` runs the same criteria (the model gate,
+# ground truth against shuffled maps, label and full randomisation) for many methods over
+# the simulation regimes, each with its own model. Here: one regime, 16 trials. With its
+# defaults it does every method and regime, which makes the benchmark table of
+# :ref:`choosing_method` (``python benchmarks/xai_table.py``, about half an hour on two
+# CPU cores).
+table = run_xai_benchmark(methods=methods, regimes=["spectral"], n_trials=n_bench,
+                          n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+                          verbose=False)
+cols = ["method", "roc_auc", "roc_auc_p", "accurate", "label_r", "label_verdict", "cascade_r",
+        "cascade_verdict", "ok"]
+print(table.data[cols].round(3).to_string(index=False))
