@@ -32,9 +32,11 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data_cache" / "benchmarks"
@@ -272,7 +274,7 @@ def run_cases(cases, args, script):
                 print(f"   {args.side}: not run at this size ({case.peer_note})")
                 rec[f"{args.side}_peak_mib"] = None
             else:
-                out, dt, peak = measure_peak(lambda: fn(inputs))
+                out, dt, peak = measure_peak(partial(fn, inputs))
                 t_scale = case.peer_scale if args.side == "peer" else case.ours_scale
                 p_scale = case.peer_peak_scale if args.side == "peer" else 1.0
                 if t_scale != 1.0 or p_scale != 1.0:
@@ -292,12 +294,12 @@ def run_cases(cases, args, script):
                 if case.peer is not None:
                     case.peer(inputs)
             for _ in range(n_rep):
-                res_o, dt = timed(lambda: case.ours(inputs))
+                res_o, dt = timed(partial(case.ours, inputs))
                 t_o.append(dt * case.ours_scale)
                 if case.peer is not None:
                     res_p = None
                     gc.collect()
-                    res_p, dt = timed(lambda: case.peer(inputs))
+                    res_p, dt = timed(partial(case.peer, inputs))
                     t_p.append(dt * case.peer_scale)
                 gc.collect()
             rec["ours_times_s"] = t_o

@@ -33,8 +33,8 @@ def build(args):
             if args.smoke:
                 X = X[:4]
             Xn, _ = C.tiled(X, y, n)
-            return dict(model=model(), X=Xn, ds=torch.utils.data.TensorDataset(torch.from_numpy(Xn)),
-                        np=np)
+            return dict(model=model(), X=Xn,
+                        ds=torch.utils.data.TensorDataset(torch.from_numpy(Xn)), np=np)
         return prepare
 
     cases = []

@@ -125,7 +125,8 @@ def build(args):
             cases.append(C.Case(
                 peer_scale=n / m, peer_peak_scale=n / m, peer_note=note,
                 comparison=f"attribute: {method}", size=f"{label} x 22 ch x 1125",
-                repeats=1 if method == "integrated_gradients" else reps, prepare=prep, ours=ours_fn(method), peer=peer_fn(method, m),
+                repeats=1 if method == "integrated_gradients" else reps, prepare=prep,
+                ours=ours_fn(method), peer=peer_fn(method, m),
                 agree=agree, extra=extra,
                 ours_label=f"attribute(method={method!r}, batch_size={BATCH}{steps})",
                 peer_label=f"braindecode {method} wrapper, whole batch{steps}",

@@ -110,7 +110,7 @@ def build(args):
         return nums, C.agree_text(nums) + " (12 trials x 3 baselines x 8 steps, loop in full)"
 
     cases = []
-    for label, n, reps in C.trial_sizes(args, sizes):
+    for label, n, _reps in C.trial_sizes(args, sizes):
         k = 4 if args.smoke else K
         steps = 4 if args.smoke else STEPS
         m = min(loop_trials, n)

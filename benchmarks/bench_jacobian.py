@@ -278,7 +278,7 @@ def build(args):
     peer_label = ("CEBRA 0.6.1 get_attribution_map (float64) + mean" if peer_name == "cebra"
                   else "per-trial torch.autograd.functional.jacobian + np.linalg.pinv")
     cases = []
-    for (label, n, reps), check in [(s, c) for s in C.trial_sizes(args, sizes)
+    for (label, n, _reps), check in [(s, c) for s in C.trial_sizes(args, sizes)
                                     for c in (True, False)]:
         cases.append(C.Case(
             comparison="Jacobian pinv map (encoder, 8 latents)"

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/method_times.py [--n-trials 288] [--methods ...] [--out benchmarks/results/method_times.csv]
+    python benchmarks/method_times.py [--n-trials 288] [--methods ...] \
+        [--out benchmarks/results/method_times.csv]
 
 Simulated: the shipped checkpoint on the held-out session (288 x 22 x 1125).
 Real: PhysionetMI subject 1, left vs right fist imagery (45 x 64 x 560 at 160 Hz) from

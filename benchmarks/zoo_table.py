@@ -23,6 +23,7 @@ import re
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,11 +142,10 @@ AMPLITUDE_GRADIENTS = "amplitude_gradients"
 
 def run_method(model, X, method, name, **extra):
     """Run one cell. Returns the result (or raises the error it raised)."""
+    import mne
     import numpy as np
 
     from neuroxai.attribution import attribute, compute_amplitude_gradients
-
-    import mne
 
     n_chans, _, sfreq = model_input(name)
     info = mne.create_info(n_chans, sfreq, "eeg")  # the rate: frequencies in Hz, windows in s
@@ -457,7 +457,7 @@ def timing(model_name="EEGInceptionMI", n_trials=4, log=print):
     for method in ("saliency", "deeplift", "integrated_gradients", "occlusion",
                    "band_ablation"):
         kw = {"sfreq": 250.0} if method == "band_ablation" else {}
-        timed(method, lambda: attribute(model, X, 0, method, verbose="error", **kw))
+        timed(method, partial(attribute, model, X, 0, method, verbose="error", **kw))
     return out
 
 

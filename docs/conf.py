@@ -26,12 +26,51 @@ sys.path.insert(0, str(ROOT))  # document the working tree even without `pip ins
 # local files only (the examples check that they exist before loading).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MOABB_DOWNLOAD_PROVIDER", "upstream")
+# The examples run in this process at MNE's default log level: their progress bars would
+# land in the pages' captured output.
+os.environ.setdefault("MNE_TQDM", "off")
 # braindecode's model modules warn about MNE's renamed montage on import (theirs, not ours);
 # examples are executed in this process, so one filter here keeps their output clean.
 warnings.filterwarnings("ignore", message=".*standard_1020.*", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="moabb")
 
 import neuroxai  # noqa: E402
+
+sys.path.insert(0, str(HERE / "_ext"))
+from md_to_rst import csv_table, md_to_rst, write_if_changed  # noqa: E402
+
+# -- generated includes --------------------------------------------------------------------
+# Results the benchmark scripts write as Markdown, and pages other parts of the project add,
+# reach the site through docs/_generated/*.inc (ignored by git, rebuilt on every build).
+GENERATED = HERE / "_generated"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _md_include(src, name, missing, top_level=1):
+    text = md_to_rst(src.read_text(encoding="utf-8"), top_level) if src.is_file() else missing
+    write_if_changed(GENERATED / name, text)
+
+
+_md_include(RESULTS / "xai_table.md", "xai_table.inc",
+            "The table is written by ``python benchmarks/xai_table.py``; it is not there yet.\n")
+_md_include(HERE / "benchmarks.md", "benchmarks.inc",
+            "The comparison is written by ``python benchmarks/run_all.py``; it is not there "
+            "yet.\n", top_level=0)
+if (RESULTS / "method_times.csv").is_file():
+    write_if_changed(GENERATED / "method_times.inc", csv_table(
+        RESULTS / "method_times.csv", ["data", "method", "n_trials", "seconds", "shape"],
+        rename={"n_trials": "trials", "shape": "map shape"},
+        filter_row=lambda r: r["status"] == "ok"))
+else:
+    write_if_changed(GENERATED / "method_times.inc", "Run ``python benchmarks/method_times.py``.\n")
+# Stage pages written alongside the code they document: listed once they exist (unless
+# index.rst lists them already).
+_listed = {ln.strip() for ln in (HERE / "index.rst").read_text(encoding="utf-8").splitlines()}
+_stage_pages = [name for name in ("evaluation", "group")
+                if (HERE / f"{name}.rst").is_file() and name not in _listed]
+write_if_changed(GENERATED / "stage_pages.inc", "" if not _stage_pages else "\n".join(
+    [".. toctree::", "   :maxdepth: 2", "   :caption: Stages", ""]
+    + [f"   {name}" for name in _stage_pages]) + "\n")
 
 # -- project -------------------------------------------------------------------------------
 project = "neuroxai"
@@ -50,8 +89,8 @@ extensions = [
 ]
 
 templates_path = []
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "**.codeobj.json", "benchmarks.md"]
+exclude_patterns = ["_build", "_generated", "_ext", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip", "**.codeobj.json"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 default_role = "py:obj"

@@ -26,6 +26,8 @@ the frequency domain, so this takes well under a minute on a laptop CPU.
 """
 # sphinx_gallery_thumbnail_number = 2
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -39,7 +41,12 @@ from neuroxai.viz.figures import plot_jacobian_maps
 # The encoder's operations are small: one thread is the fastest, and on a busy machine
 # several times faster than threads that wait for each other.
 torch.set_num_threads(1)
-sim = simulate_bcic_iv_2a("spectral", snr=1.0, n_trials=96, n_sessions=2, seed=1,
+n_trials, n_steps, n_maps = 96, 150, 32
+# sphinx_gallery_start_ignore
+if os.environ.get("NEUROXAI_EXAMPLES_QUICK"):  # the test suite: same code, smaller sizes
+    n_trials, n_steps, n_maps = 48, 30, 8
+# sphinx_gallery_end_ignore
+sim = simulate_bcic_iv_2a("spectral", snr=1.0, n_trials=n_trials, n_sessions=2, seed=1,
                           verbose=False)
 train, test = sim.trials.select("0train"), sim.trials.select("1test")
 print(train, test, sep="\n")
@@ -50,7 +57,7 @@ print(train, test, sep="\n")
 # Three latents on the unit sphere, InfoNCE with temperature 1 (CEBRA's default). The
 # trials carry their sampling rate (250 Hz here), which places the encoder's bands in Hz;
 # mne.Epochs, braindecode windows or an array with its ``info`` work the same way.
-encoder, history = train_encoder(train, n_latents=3, n_steps=150, batch_size=64, seed=0,
+encoder, history = train_encoder(train, n_latents=3, n_steps=n_steps, batch_size=64, seed=0,
                                  verbose=False)
 print(f"InfoNCE loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f} "
       f"in {history['train_time_s']:.1f} s")
@@ -77,7 +84,7 @@ fig.suptitle("Held-out trials in the embedding")
 # pseudo-inverses are ``torch.linalg.pinv``'s, in float64 so that the Moore–Penrose
 # conditions hold. ``|·|`` is taken per trial before averaging, so that signs that differ
 # between trials do not cancel. The caller's encoder is not modified.
-first = test.select(idx=np.arange(32))
+first = test.select(idx=np.arange(n_maps))
 jacobian, pinv = compute_jacobian_pinv_maps(encoder, first, aggregate="mean", transform="abs",
                                             double_precision=True, verbose=False)
 print(pinv)

@@ -218,7 +218,7 @@ if data_dir is not None:
     names = list(rows)
     ch = list(trials.info.ch_names)
     left = trials.class_names.index("left_hand")
-    for i, (chan, shift) in enumerate([("C3", -0.2), ("C4", 0.2)]):
+    for chan, shift in [("C3", -0.2), ("C4", 0.2)]:
         vals = [rows[n][left, ch.index(chan)] / np.abs(rows[n]).max() for n in names]
         ax.barh(np.arange(len(names)) + shift, vals, height=0.4, label=chan)
     ax.axvline(0, color="k", lw=0.8)

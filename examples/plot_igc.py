@@ -24,16 +24,23 @@ settings (4 baselines, 16 to 64 quadrature points); the paper's defaults are hea
 """
 # sphinx_gallery_thumbnail_number = 2
 
+import os
+
 import numpy as np
 
-from neuroxai.attribution.igc import compute_igc, compute_igc_channel_sums, compute_igc_roi_sums
+from neuroxai.attribution import compute_igc, compute_igc_channel_sums, compute_igc_roi_sums
 from neuroxai.data import simulate_bcic_iv_2a
 from neuroxai.models import load_pretrained
-from neuroxai.viz.figures import default_rois, plot_igc_topomaps
+from neuroxai.viz import default_rois, plot_igc_topomaps
 
 model, _, meta = load_pretrained(verbose=False)
-sim = simulate_bcic_iv_2a(**meta["dataset_params"], verbose=False)
-test = sim.trials.select("1test", idx=np.arange(64))
+dataset_params, n_test, n_steps = meta["dataset_params"], 64, 16
+# sphinx_gallery_start_ignore
+if os.environ.get("NEUROXAI_EXAMPLES_QUICK"):  # the test suite: same code, smaller sizes
+    dataset_params, n_test, n_steps = {**dataset_params, "n_trials": 32}, 16, 4
+# sphinx_gallery_end_ignore
+sim = simulate_bcic_iv_2a(**dataset_params, verbose=False)
+test = sim.trials.select("1test", idx=np.arange(n_test))
 
 # %%
 # Time-domain IGC
@@ -41,7 +48,7 @@ test = sim.trials.select("1test", idx=np.arange(64))
 # Baselines are trials drawn once (seeded) from the data, shared by every trial, which
 # is what makes the baseline term cancel exactly. The trials carry their labels, class
 # names, sampling rate and ``tmin``.
-igc_time = compute_igc(model, test, n_baselines=4, n_steps=16, domain="time", seed=0,
+igc_time = compute_igc(model, test, n_baselines=4, n_steps=n_steps, domain="time", seed=0,
                        verbose=False)
 print(igc_time)
 c = igc_time.coords
@@ -74,7 +81,7 @@ print(sums.round(3))
 # quadrature points than the time-domain paths (one baseline keeps it cheap: 64 trials ×
 # 1 baseline × 64 points). Summed over the mu and beta bands, the maps show
 # which rhythm at which electrodes carries each class's correlation.
-igc_spec = compute_igc(model, test, baselines="zeros", n_steps=64, domain="spectral",
+igc_spec = compute_igc(model, test, baselines="zeros", n_steps=4 * n_steps, domain="spectral",
                        verbose=False)
 print(igc_spec)
 c = igc_spec.coords

@@ -11,7 +11,8 @@ class score with respect to the trials' amplitude spectra and draws them as band
 topomaps. This example runs that pipeline end to end with neuroxai, offline:
 
 1. simulate the held-out session of the embedded dataset (known ground truth),
-2. load the shipped ShallowFBCSPNet and check its accuracy,
+2. load the shipped ShallowFBCSPNet and pass the **model gate** (held-out accuracy against
+   chance: a model at chance has nothing to explain),
 3. compute amplitude gradients and their Haufe patterns,
 4. draw band × class topomaps,
 5. compute per-trial attributions with :func:`~neuroxai.attribution.attribute` and hand
@@ -24,17 +25,14 @@ laterally (C5/C6).
 """
 # sphinx_gallery_thumbnail_number = 2
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from neuroxai.attribution import (
-    Attribution,
-    attribute,
-    compute_amplitude_gradients,
-    compute_haufe_patterns,
-)
+from neuroxai.attribution import attribute, compute_amplitude_gradients, compute_haufe_patterns
 from neuroxai.data import simulate_bcic_iv_2a
-from neuroxai.models import accuracy, load_pretrained
+from neuroxai.models import evaluate_classifier, load_pretrained, predict
 from neuroxai.viz import plot_band_topomaps
 
 # %%
@@ -45,11 +43,24 @@ from neuroxai.viz import plot_band_topomaps
 # session ``"1test"``. We keep 64 of its 288 trials so that the example stays fast on a
 # laptop CPU (use all of them for a real analysis).
 model, history, meta = load_pretrained(verbose=False)
-sim = simulate_bcic_iv_2a(**meta["dataset_params"], verbose=False)
-test = sim.trials.select("1test", idx=np.arange(64))
+dataset_params, n_test = meta["dataset_params"], 64
+# sphinx_gallery_start_ignore
+if os.environ.get("NEUROXAI_EXAMPLES_QUICK"):  # the test suite: same code, smaller sizes
+    dataset_params, n_test = {**dataset_params, "n_trials": 32}, 16
+# sphinx_gallery_end_ignore
+sim = simulate_bcic_iv_2a(**dataset_params, verbose=False)
+test = sim.trials.select("1test", idx=np.arange(n_test))
 print(test)
-print(f"accuracy on {len(test)} held-out trials: {accuracy(model, test.X, test.y):.3f} "
-      f"(all 288: {meta['test_accuracy']:.3f}; chance {1 / len(test.class_names):.2f})")
+
+# %%
+# The model gate
+# --------------
+# An attribution map explains a model, and a model at chance explains noise. So first:
+# is the accuracy on trials the model never saw above chance? Chance is the share of the
+# most frequent class; the p-value is a one-sided binomial test.
+gate = evaluate_classifier(model, test)
+print(f"accuracy on {gate['n']} held-out trials: {gate['accuracy']:.3f} (chance "
+      f"{gate['chance']:.2f}, p = {gate['p_value']:.1e}); all 288: {meta['test_accuracy']:.3f}")
 
 # %%
 # The training curve stored with the checkpoint (braindecode's ``history.json`` layout).
@@ -70,19 +81,18 @@ ax.legend(frameon=False)
 # depend on ``batch_size``. The gradients are *filters*: they also load on channels the
 # model uses to cancel noise. Their Haufe patterns (:func:`compute_haufe_patterns`)
 # multiply them by the covariance of the amplitude spectra and show where the
-# class-discriminative signal is.
-grads = compute_amplitude_gradients(model, test.X, info=test.info,
-                                    class_names=test.class_names)
-patterns = compute_haufe_patterns(grads, test.X)
+# class-discriminative signal is. Both take the trials as they are (here
+# :class:`~neuroxai.data.Trials`; :class:`mne.Epochs` or braindecode windows work the
+# same): the sampling rate, channel positions and class names come with them.
+grads = compute_amplitude_gradients(model, test)
+patterns = compute_haufe_patterns(grads, test)
 print(grads)
 print(patterns)
 
 # %%
 # Band × class topomaps of the class-mean gradients, as in braindecode's tutorial.
 # Rows: mu/alpha (7–13 Hz) and beta (14–30 Hz); columns: classes.
-mean_grads = grads.data.mean(axis=1)  # (class, chan, freq)
-fig = plot_band_topomaps(mean_grads, info=test.info, freqs=grads.coords["freq"],
-                         class_names=test.class_names, title="Mean amplitude gradients",
+fig = plot_band_topomaps(grads.mean("trial"), title="Mean amplitude gradients",
                          unit="gradient", show=False)
 
 # %%
@@ -99,34 +109,31 @@ fig = plot_band_topomaps(patterns, title="Haufe patterns of the amplitude gradie
 # (``list_methods()``). DeepLIFT with neuroxai's rescale rules for ShallowFBCSPNet's
 # square and log nonlinearities is complete: each trial's map sums to the difference
 # between the target score at the trial and at the baseline (zeros).
-n = 16
-times = test.tmin + np.arange(test.X.shape[-1]) / test.info["sfreq"]  # s from the cue
-dl = attribute(model, test.X[:n], target=test.y[:n], method="deeplift", y=test.y[:n],
-               info=test.info, class_names=test.class_names, times=times)
+# ``target="labels"`` explains each trial's true class.
+first = test.select(idx=np.arange(16))
+dl = attribute(model, first, target="labels", method="deeplift")
 print(dl)
 
-import torch  # noqa: E402
-
-with torch.no_grad():
-    x = torch.as_tensor(test.X[:n])
-    delta = (model(x) - model(torch.zeros_like(x)))[np.arange(n), test.y[:n]].numpy()
+delta = predict(model, first) - predict(model, np.zeros_like(first.X))
+delta = delta[np.arange(len(first)), first.y]
 err = np.abs(dl.data.sum(axis=(1, 2)) - delta).max()
 print(f"completeness: max |sum(map) - (f(x) - f(0))| = {err:.2e}")
 
 # %%
 # Attributions as MNE objects
 # ---------------------------
-# ``to_evoked(class_index)`` averages the maps of one class's trials into an
-# :class:`mne.Evoked`; MNE's plotting then works unchanged. We average ``|attribution|``
-# (scaled to its maximum) so that positive and negative contributions do not cancel.
-# For right-hand trials the relevance concentrates over C3 after the cue, where the
-# simulated mu/beta rhythm desynchronises.
-rel = 100 * np.abs(dl.data) / np.abs(dl.data).max()
-dl_abs = Attribution(rel, dl.dims, info=dl.info, method="|deeplift|", params=dl.params,
-                     coords=dl.coords)
+# The result keeps the times of the trials (from ``tmin`` = -0.5 s: the cue is at 0 s),
+# the class names and the channel info, so ``to_evoked(class_index)`` averages the maps
+# of one class's trials into an :class:`mne.Evoked` and MNE's plotting works unchanged.
+# We average ``|attribution|`` (:meth:`~neuroxai.attribution.Attribution.abs`) so that
+# positive and negative contributions do not cancel, and let MNE scale it to % of the
+# maximum. For right-hand trials the relevance concentrates over C3 after the cue, where
+# the simulated mu/beta rhythm desynchronises.
+relevance = dl.abs()
 k = test.class_names.index("right_hand")
-evoked = dl_abs.to_evoked(class_index=k)
+evoked = relevance.to_evoked(class_index=k)
+print(evoked)
 fig = evoked.plot_topomap(times=[0.0, 1.0, 2.0, 3.0], average=1.0, cmap="viridis",
-                          vlim=(0, None), units="%", scalings=1.0,
+                          vlim=(0, None), units="%", scalings=100 / relevance.data.max(),
                           time_format="%0.1f s", size=1.8, show=False)
 fig.suptitle(f"|DeepLIFT| of the {evoked.comment} trials, % of max (1 s averages)")

@@ -80,7 +80,8 @@ def rng():
 def shared_mne_data():
     """The real EEGMMIDB recording in ../shared (skips with the reason when absent)."""
     if not SHARED_MNE_DATA.is_dir():
-        pytest.skip(f"real EEG not available: {SHARED_MNE_DATA} is absent (../shared not checked out)")
+        pytest.skip(f"real EEG not available: {SHARED_MNE_DATA} is absent "
+                    "(../shared not checked out)")
     return SHARED_MNE_DATA
 
 

@@ -117,7 +117,8 @@ def test_jacobians_equal_autograd_per_trial():
         ref_model = enc.double() if double else enc
         for i in range(len(X)):
             xi = torch.as_tensor(X[i], dtype=torch.float64 if double else torch.float32)
-            ref = torch.autograd.functional.jacobian(lambda x: ref_model(x[None])[0], xi).numpy()
+            ref = torch.autograd.functional.jacobian(lambda x, m=ref_model: m(x[None])[0],
+                                                     xi).numpy()
             np.testing.assert_allclose(J[i], ref, rtol=1e-4 if not double else 1e-10,
                                        atol=1e-6 * np.abs(ref).max())
         enc.float()

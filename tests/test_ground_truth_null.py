@@ -199,12 +199,12 @@ def test_null_reproducible_without_global_state():
     masks = _masks()
     y = np.array([0, 1, 0, 1])
     maps = _maps(rng, y, masks, 0.2)
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 - the global state must stay untouched
     a = compute_ground_truth_null(maps, masks, y, n_permutations=50, seed=11, verbose=False)
     b = compute_ground_truth_null(maps, masks, y, n_permutations=50,
                                   seed=np.random.default_rng(11), verbose=False)
     c = compute_ground_truth_null(maps, masks, y, n_permutations=50, seed=12, verbose=False)
-    assert np.random.get_state()[1].tolist() == state[1].tolist()
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # noqa: NPY002
     for null in ("shuffle", "classes"):
         np.testing.assert_array_equal(a.attrs["null"][null]["ROC_AUC"],
                                       b.attrs["null"][null]["ROC_AUC"])

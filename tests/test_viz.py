@@ -15,7 +15,8 @@ def _values(scale=1e-4):
     rng = np.random.default_rng(0)
     data = rng.standard_normal((4, 22, len(freqs))) * scale
     return Attribution(data, ("class", "chan", "freq"), info, "test",
-                       coords={"freq": freqs, "class": ["feet", "left_hand", "right_hand", "tongue"]})
+                       coords={"freq": freqs,
+                               "class": ["feet", "left_hand", "right_hand", "tongue"]})
 
 
 def test_band_by_class_grid_with_folded_exponent():

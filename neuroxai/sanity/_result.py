@@ -88,9 +88,9 @@ class RandomizationResult:
         What was randomised at each level (layer names, ``"all layers"``, ``"target"`` ...).
     scores : dict of str -> ndarray, shape (n_levels, n_trials)
         Per-trial similarity to the trained model's maps: ``"pearson"`` (signed maps),
-        ``"spearman"`` (signed maps), ``"spearman_abs"`` (|maps|) and, for maps shaped like
-        the input, ``"spearman_abs_partial"`` (|maps| with |x| held fixed). NaN for a trial
-        whose map is constant (counted in :attr:`n_undefined`).
+        ``"spearman"`` (signed maps), ``"spearman_abs"`` (``|maps|``) and, for maps shaped
+        like the input, ``"spearman_abs_partial"`` (``|maps|`` with ``|x|`` held fixed). NaN
+        for a trial whose map is constant (counted in :attr:`n_undefined`).
     ci : dict of str -> ndarray, shape (n_levels, 2)
         Percentile-bootstrap interval of the mean over the defined trials.
     metric : str

@@ -216,11 +216,11 @@ def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=Tru
 
     Left: similarity to the trained model's maps after label and full-weight (and data)
     randomisation, per method two bars, the signed measure (Pearson r, filled) and the
-    unsigned one (Spearman ρ of |maps|, with |x| held fixed where the result computed it,
-    hatched), bootstrap confidence intervals as error bars. Right: cascading (solid: signed,
-    dashed: unsigned) and independent (triangles) randomisation per level, interval as a
-    band. The rule (a level passes when |r| and ρ of |maps| are both below the threshold)
-    is drawn as lines at ± threshold. A verdict other than PASS is written above the bars
+    unsigned one (Spearman ρ of ``|maps|``, with ``|x|`` held fixed where the result
+    computed it, hatched), bootstrap confidence intervals as error bars. Right: cascading
+    (solid: signed, dashed: unsigned) and independent (triangles) randomisation per level,
+    interval as a band. The rule (a level passes when ``|r|`` and ρ of ``|maps|`` are both
+    below the threshold) is drawn as lines at ± threshold. A verdict other than PASS is written above the bars
     or at the end of the curve: ``FAIL``, ``at chance`` (the model is not above chance:
     the maps explain noise), ``uninf.`` (the 2-class label test), ``undef.`` (constant
     maps). The title line states the model gate; checks are necessary, not sufficient.
