@@ -191,7 +191,7 @@ def test_few_trials_warning_gives_the_ratio():
 
 
 def test_band_errors():
-    with pytest.raises(InvalidInputError, match="no frequency bin"):
+    with pytest.raises(InvalidInputError, match="at least one frequency bin"):
         band_average(np.zeros((2, 11)), np.arange(11.0), {"x": (20, 30)})
     with pytest.raises(InvalidInputError, match="non-empty dict"):
         band_average(np.zeros((2, 11)), np.arange(11.0), [(1, 2)])
@@ -339,7 +339,7 @@ def test_pattern_bad_input():
         compute_output_covariance_patterns(model, X[:1], info=_info(2))
     with pytest.raises(InvalidInputError, match="scale"):
         compute_output_covariance_patterns(model, X, info=_info(2), scale="pinv")
-    with pytest.raises(InvalidInputError, match="no frequency bin"):
+    with pytest.raises(InvalidInputError, match="at least one frequency bin"):
         compute_output_covariance_patterns(model, X, info=_info(2), bands={"g": (40, 50)})
 
 

@@ -66,8 +66,8 @@ def test_audit_warnings_kept_once_per_step_kind_and_subject():
     with _w.catch_warnings(record=True) as caught:
         _w.simplefilter("always")
         for err in (10, 20, 30):
-            _w.warn(f"integrated_gradients: misses by {err}%", UserWarning)
-        _w.warn("gradient_shap: misses by 5%", UserWarning)
+            _w.warn(f"integrated_gradients: misses by {err}%", UserWarning, stacklevel=2)
+        _w.warn("gradient_shap: misses by 5%", UserWarning, stacklevel=2)
     ctx.note_warnings("sanity", caught)
     ctx.note_warnings("attributions", caught[:1])
     lines = ctx.warning_lines()

@@ -149,6 +149,7 @@ def check_finite_array(arr, stage):
         n_bad = int(arr.size - np.count_nonzero(finite))
         first = np.unravel_index(int(np.argmin(finite)), arr.shape)
         raise NonFiniteError(
-            f"The {stage} contain {n_bad} NaN/Inf value(s) (first at index {tuple(map(int, first))})."
+            f"The {stage} contain {n_bad} NaN/Inf value(s) (first at index "
+            f"{tuple(map(int, first))})."
             " Check the model's weights and the data's scale (volts vs µV).")
     return arr

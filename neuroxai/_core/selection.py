@@ -76,7 +76,8 @@ def band_masks(freqs, bands):
         try:
             fmin, fmax = (float(edge) for edge in band)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"Band {name!r} must be (fmin, fmax) in Hz, got {band!r}.")
+            raise InvalidInputError(
+                f"Band {name!r} must be (fmin, fmax) in Hz, got {band!r}.") from None
         masks[name] = (freqs >= fmin) & (freqs <= fmax)
         if not fmin < fmax or not masks[name].any():
             step = f" in steps of {freqs[1] - freqs[0]:.3g} Hz" if freqs.size > 1 else ""

@@ -119,7 +119,8 @@ class Attribution:
         try:
             return self.dims.index(name)
         except ValueError:
-            raise InvalidInputError(f"Attribution has no axis {name!r}; its axes are {self.dims}.")
+            raise InvalidInputError(
+                f"Attribution has no axis {name!r}; its axes are {self.dims}.") from None
 
     # -- conversions to MNE containers -------------------------------------------------
     def _require(self, dims, what):
@@ -224,11 +225,13 @@ class Attribution:
         from mne.time_frequency import EpochsSpectrumArray, SpectrumArray
 
         if self.info is None:
-            raise InvalidInputError("to_spectrum() needs the channel info; this attribution has none.")
+            raise InvalidInputError(
+                "to_spectrum() needs the channel info; this attribution has none.")
         if self.dims and self.dims[0] in _ITEM_AXES and len(self.dims) > 2:
             return self._split_items(Attribution.to_spectrum, "to_spectrum()")
         if "freq" not in self.dims:
-            raise ShapeError(f"to_spectrum() needs a 'freq' axis; this attribution has {self.dims}.")
+            raise ShapeError(
+                f"to_spectrum() needs a 'freq' axis; this attribution has {self.dims}.")
         freqs = np.asarray(self.coords["freq"])
         data = np.asarray(self.data, dtype=float)
         if self.dims == ("chan", "freq"):

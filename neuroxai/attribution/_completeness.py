@@ -2,7 +2,6 @@
 every result of the methods for which it is an axiom, checked against a tolerance)."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -13,8 +12,7 @@ from .._utils import (
     logger,
     warn_degenerate,
 )
-
-from ._registry import _Plan, _as_numpy
+from ._registry import _as_numpy, _Plan
 
 # --------------------------------------------------------------------------------------
 # Completeness: the sum of a map equals the output change it explains

@@ -2,7 +2,6 @@
 neuroxai's DeepLIFT rules, completeness records and layer probing)."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -16,7 +15,6 @@ from .._utils import (
     logger,
     unknown_name,
 )
-
 from ._completeness import _Completeness, _denominator_floor, _output_change
 from ._registry import (
     _LIBRARY_ERRORS,
@@ -31,6 +29,7 @@ from ._registry import (
     _require_relu,
     _undefined,
 )
+
 
 # --------------------------------------------------------------------------------------
 # Gradient methods

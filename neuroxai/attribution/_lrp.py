@@ -115,7 +115,7 @@ def prepare_lrp_model(model, epsilon):
         from braindecode.modules import CombinedConv
     except ImportError:  # pragma: no cover
         CombinedConv = ()
-    for parent_name, parent in list(model_copy.named_modules()):
+    for _parent_name, parent in list(model_copy.named_modules()):
         for child_name, child in list(parent.named_children()):
             if CombinedConv and isinstance(child, CombinedConv):
                 setattr(parent, child_name, _combined_conv_as_conv2d(child))

@@ -34,7 +34,8 @@ def check_bands(bands, sfreq, n_times):
         try:
             lo, hi = (float(v) for v in edge)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"Band {name!r} must be (fmin, fmax) in Hz, got {edge!r}.")
+            raise InvalidInputError(
+                f"Band {name!r} must be (fmin, fmax) in Hz, got {edge!r}.") from None
         if not 0 <= lo < hi:
             raise InvalidInputError(f"Band {name!r} = ({lo}, {hi}) Hz needs 0 <= fmin < fmax.")
         mask = (freqs >= lo) & (freqs < hi)

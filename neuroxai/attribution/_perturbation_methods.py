@@ -2,7 +2,6 @@
 and band ablation) and the model-free envelope control."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -11,8 +10,8 @@ from .._core.validation import check_float, check_seconds
 from .._utils import (
     InvalidInputError,
 )
-
 from ._registry import _guard, _Plan, _register
+
 
 # --------------------------------------------------------------------------------------
 # Perturbation methods

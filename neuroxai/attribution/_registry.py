@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,7 +20,6 @@ from .._utils import (
     unknown_name,
     warn_degenerate,
 )
-
 
 _DIMS = ("trial", "chan", "time")
 

@@ -9,8 +9,8 @@ completeness checks and model-specific rules.)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -18,7 +18,6 @@ captum's; what is added here is what braindecode models need to get correct maps
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -43,8 +42,8 @@ from .._utils import (
     verbose,
 )
 from ..models._fast import fast_view
+from . import _gradient_methods, _perturbation_methods  # noqa: F401,E402  (register the methods)
 from ._base import Attribution
-
 from ._completeness import (  # noqa: F401  (public through this module)
     COMPLETENESS_FLOOR,
     relative_completeness_error,
@@ -58,7 +57,6 @@ from ._registry import (  # noqa: F401
     get_method,
     list_methods,
 )
-from . import _gradient_methods, _perturbation_methods  # noqa: F401,E402  (register the methods)
 
 __all__ = ["attribute", "list_methods", "get_method", "METHODS", "AttributionMethod"]
 
@@ -105,7 +103,7 @@ def attribute(model, inst, target=None, method="deeplift", *, batch_size=32, y=N
         Maps ``(batch, n_chans, n_times)`` to ``(batch, n_outputs)``. It is run in eval
         mode on its own device and dtype; its train/eval flags (per sub-module), hooks,
         parameters and ``requires_grad`` flags are the same afterwards.
-    inst : mne.Epochs | braindecode windows dataset | Trials | array, shape (n_trials, n_chans, n_times)
+    inst : mne.Epochs | braindecode windows dataset | Trials | array
         The trials (see :func:`neuroxai.data.as_trials`). Sampling rate, times (with the
         real ``tmin``), labels and class names come from Epochs, windows and Trials; an
         array may come with ``info``, ``tmin`` and ``y``.

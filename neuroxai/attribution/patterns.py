@@ -243,7 +243,7 @@ def compute_amplitude_perturbation_correlations(model, inst, *, n_repetitions=30
         base = _centred_outputs(base, center_classes)
         steps = [(r, sl) for r in range(n_repetitions) for sl in slices]
         noise = None
-        for r, sl in progress(steps, "amplitude perturbation"):
+        for _r, sl in progress(steps, "amplitude perturbation"):
             if sl.start == 0:
                 noise = rng.standard_normal((n_trials, n_chans, len(freqs)), dtype=np.float32)
                 noise *= noise_scale

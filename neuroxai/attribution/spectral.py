@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.selection import band_masks
 from .._utils import InvalidInputError, ShapeError, logger, verbose, warn_degenerate
 from ._base import Attribution
 
@@ -144,28 +145,15 @@ SCALES = (None, "haufe", "variance")
 
 
 def _band_masks(freqs, bands):
-    """``(names, edges, masks)`` of ``bands = {name: (fmin, fmax)}`` in Hz, edges inclusive."""
-    freqs = np.asarray(freqs, dtype=float)
+    """``(names, edges, masks)`` of ``bands = {name: (fmin, fmax)}`` in Hz, edges inclusive
+    (the core's :func:`~neuroxai._core.selection.band_masks`)."""
     if not isinstance(bands, dict) or not bands:
         raise InvalidInputError(
             f"bands must be a non-empty dict {{name: (fmin, fmax)}} in Hz, e.g. "
             f"{{'mu': (8, 13), 'beta': (14, 30)}}, got {bands!r}.")
-    names, edges, masks = [], [], []
-    for name, band in bands.items():
-        try:
-            fmin, fmax = (float(b) for b in band)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"Band {name!r} must be (fmin, fmax) in Hz, got {band!r}.")
-        sel = (freqs >= fmin) & (freqs <= fmax)
-        if not fmin < fmax or not sel.any():
-            step = f"{freqs[1] - freqs[0]:.3g}" if len(freqs) > 1 else "?"
-            raise InvalidInputError(
-                f"Band {name!r} = ({fmin}, {fmax}) Hz holds no frequency bin (bins span "
-                f"{freqs[0]:g}-{freqs[-1]:g} Hz in steps of {step} Hz).")
-        names.append(str(name))
-        edges.append((fmin, fmax))
-        masks.append(sel)
-    return names, np.array(edges), masks
+    masks = band_masks(freqs, bands)
+    edges = np.array([[float(v) for v in bands[name]] for name in masks])
+    return [str(name) for name in masks], edges, list(masks.values())
 
 
 def _band_means(values, masks):

@@ -1,4 +1,5 @@
 """Stage 1: load, preprocess and simulate EEG trials."""
+from ._boundary import UnitsWarning, as_trials, check_units  # noqa: F401
 from ._common import (  # noqa: F401
     BCIC_IV_2A_CHANNELS,
     BCIC_IV_2A_CLASSES,
@@ -22,7 +23,6 @@ from .simulate import (  # noqa: F401
     ground_truth_bands,
     simulate_bcic_iv_2a,
 )
-from ._boundary import UnitsWarning, as_trials, check_units  # noqa: F401
 
 
 def __getattr__(name):

@@ -207,7 +207,7 @@ def as_trials(inst, y=None, *, info=None, tmin=None, class_names=None, picks="ee
 
     Parameters
     ----------
-    inst : mne.Epochs | braindecode BaseConcatDataset | Trials | array, shape (n_trials, n_chans, n_times)
+    inst : mne.Epochs | braindecode BaseConcatDataset | Trials | array
         The trials. An array (or tensor) needs ``info`` for anything that uses the sampling
         rate or the channel positions, and ``tmin`` for anything placed in time.
     y : array, shape (n_trials,) | str | None
@@ -282,7 +282,8 @@ def _as_trials(inst, y, info, tmin, class_names, picks, exclude, dtype):
             raise InvalidInputError(f"Cannot read trials from {type(inst).__name__}; pass "
                                     f"{_FORMS}.") from err
         if X.dtype == object:
-            raise InvalidInputError(f"Cannot read trials from {type(inst).__name__}; pass {_FORMS}.")
+            raise InvalidInputError(
+                f"Cannot read trials from {type(inst).__name__}; pass {_FORMS}.")
         labels = y
         if info is not None:
             import mne as _mne

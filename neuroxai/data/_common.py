@@ -49,7 +49,7 @@ def make_info(ch_names=BCIC_IV_2A_CHANNELS, sfreq=250.0, montage=None):
 
 
 def set_montage_checked(info, montage=None):
-    """Set a montage on ``info`` (in place) and raise :class:`MontageError` for unplaced channels."""
+    """Set a montage on ``info`` (in place); :class:`MontageError` for unplaced channels."""
     montage = make_montage() if montage is None else montage
     known = {n.lower() for n in montage.ch_names}
     missing = [n for n in info["ch_names"] if n.lower() not in known]
@@ -138,7 +138,7 @@ class Trials:
 
     @property
     def times(self):
-        """Sample times in s relative to the event (``None`` when ``tmin`` or ``info`` is unknown)."""
+        """Sample times in s relative to the event (``None`` without ``tmin`` or ``info``)."""
         if self.tmin is None or self.info is None:
             return None
         return self.tmin + np.arange(self.X.shape[2]) / self.sfreq
@@ -152,7 +152,8 @@ class Trials:
         mask = np.ones(len(self), bool)
         if session is not None:
             if session not in self.sessions:
-                raise InvalidInputError(f"Unknown session {session!r}; sessions are {self.sessions}.")
+                raise InvalidInputError(
+                    f"Unknown session {session!r}; sessions are {self.sessions}.")
             mask &= self.session == session
         sel = np.flatnonzero(mask)
         if idx is not None:
@@ -199,7 +200,8 @@ def trials_from_windows(windows_dataset, class_names=None):
 
 
 def windows_from_trials(trials, subject=1):
-    """Wrap :class:`Trials` as a braindecode ``BaseConcatDataset`` of ``WindowsDataset`` (one per session)."""
+    """Wrap :class:`Trials` as a braindecode ``BaseConcatDataset`` of ``WindowsDataset``
+    (one per session)."""
     import mne
     import pandas as pd
 

@@ -774,7 +774,7 @@ def _check_same_classes(prepared):
 
 def _model_keys(per_model):
     seen = {}
-    for s, net in per_model.items():
+    for _s, net in per_model.items():
         if id(net) not in seen:
             seen[id(net)] = _cache.model_fingerprint(net)
     return {s: seen[id(net)] for s, net in per_model.items()}

@@ -7,6 +7,7 @@ from .ground_truth import (  # noqa: F401
     compute_ground_truth_metrics,
 )
 from .ground_truth_null import DEFAULT_NULL_METRICS, compute_ground_truth_null  # noqa: F401
+from .ranking import rank_methods  # noqa: F401
 from .similarity import (  # noqa: F401
     ALL_METRIC_NAMES,
     METRIC_NAMES,
@@ -15,4 +16,3 @@ from .similarity import (  # noqa: F401
     summarize_metrics,
 )
 from .topomap import ScalpProjector, channel_positions_2d, make_scalp_projector  # noqa: F401
-from .ranking import rank_methods  # noqa: F401

@@ -35,7 +35,7 @@ def metric_frame(scores):
         values = scores.to_numpy(dtype=float)
     except (TypeError, ValueError):
         raise InvalidInputError("scores must hold numbers only (methods as the index, metrics "
-                                "as columns).")
+                                "as columns).") from None
     if np.isinf(values).any():
         raise InvalidInputError("scores contain infinite values.")
     return scores, values

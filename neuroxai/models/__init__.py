@@ -5,6 +5,12 @@ from .checkpoint import (  # noqa: F401
     load_checkpoint,
     save_checkpoint,
 )
+from .encoder import (  # noqa: F401
+    ContrastiveEEGEncoder,
+    load_encoder,
+    save_encoder,
+    train_encoder,
+)
 from .pretrained import (  # noqa: F401
     DEFAULT_CHECKPOINT,
     KNOWN_REPOS,
@@ -20,10 +26,4 @@ from .train import (  # noqa: F401
     fit_classifier,
     predict,
     train_default_checkpoint,
-)
-from .encoder import (  # noqa: F401
-    ContrastiveEEGEncoder,
-    load_encoder,
-    save_encoder,
-    train_encoder,
 )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _combined_conv1d_class():
     # Built on first use: importing braindecode costs seconds, and this module is imported
     # by every attribution function.

@@ -24,8 +24,9 @@ Checkpoints use the classifier-checkpoint layout
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch

@@ -149,7 +149,8 @@ def load_pretrained(name_or_repo=DEFAULT_CHECKPOINT, cache_dir=None, revision=No
           the package;
         * a checkpoint directory: a :class:`pathlib.Path`, an existing directory, or any
           string that can only be a path (starts with ``.``, ``~`` or ``/``, ends with
-          ``/``, or has more than one ``/``). A path is never taken for a repo id. A checkpoint retrained by
+          ``/``, or has more than one ``/``). A path is never taken for a repo id. A
+          checkpoint retrained by
           ``neuroxai train-default`` loads with
           ``load_pretrained(retrained_checkpoint_dir("shallow_simulated"))``;
         * a Hugging Face repo id ``"owner/name"`` in braindecode's format

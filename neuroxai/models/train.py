@@ -319,11 +319,9 @@ def train_default_checkpoint(out_dir=None, regime="spectral", progress=None, ver
     import torch
 
     from .._utils import unknown_name
-    from ..data import simulate_bcic_iv_2a
+    from ..data import REGIME_ALIASES, simulate_bcic_iv_2a
     from .checkpoint import build_model, check_checkpoint_target, save_checkpoint
     from .pretrained import checkpoint_name_for_regime, retrained_checkpoint_dir
-
-    from ..data import REGIME_ALIASES
 
     regime = REGIME_ALIASES.get(regime, regime)
     if regime not in REGIME_SNR:

@@ -220,11 +220,11 @@ def plot_sanity_checks(results, metric=None, threshold=None, axes=None, show=Tru
     computed it, hatched), bootstrap confidence intervals as error bars. Right: cascading
     (solid: signed, dashed: unsigned) and independent (triangles) randomisation per level,
     interval as a band. The rule (a level passes when ``|r|`` and ρ of ``|maps|`` are both
-    below the threshold) is drawn as lines at ± threshold. A verdict other than PASS is written above the bars
-    or at the end of the curve: ``FAIL``, ``at chance`` (the model is not above chance:
-    the maps explain noise), ``uninf.`` (the 2-class label test), ``undef.`` (constant
-    maps). The title line states the model gate; checks are necessary, not sufficient.
-    Every number comes from the results (:mod:`neuroxai.sanity`).
+    below the threshold) is drawn as lines at ± threshold. A verdict other than PASS is
+    written above the bars or at the end of the curve: ``FAIL``, ``at chance`` (the model
+    is not above chance: the maps explain noise), ``uninf.`` (the 2-class label test),
+    ``undef.`` (constant maps). The title line states the model gate; checks are necessary,
+    not sufficient. Every number comes from the results (:mod:`neuroxai.sanity`).
 
     Parameters
     ----------

@@ -224,7 +224,7 @@ def _candidates(*names):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inplace_index(func):
     try:
         params = list(inspect.signature(func).parameters)

@@ -9,19 +9,17 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..._utils import logger
-
-
+from . import _rules_pointwise, _rules_structured  # noqa: F401  (register rules)
 from ._base import (  # noqa: F401
-    CAPTUM_DEEPLIFT_TYPES,
     _RULES,
-    _Unhandled,
+    CAPTUM_DEEPLIFT_TYPES,
     _dep,
+    _Unhandled,
 )
 from ._rules_structured import (  # noqa: F401
     _NO_RULE,
     _RULE_NAMES,
 )
-from . import _rules_pointwise, _rules_structured  # noqa: F401  (register rules)
 
 
 # --------------------------------------------------------------------------------------

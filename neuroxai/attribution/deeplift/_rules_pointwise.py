@@ -6,9 +6,7 @@ import inspect
 import torch
 import torch.nn.functional as F
 
-
 from ._base import (  # noqa: F401
-    _Unhandled,
     _candidates,
     _carrier,
     _decomposed,
@@ -17,6 +15,7 @@ from ._base import (  # noqa: F401
     _no_inplace,
     _rule,
     _square_multiplier,
+    _Unhandled,
 )
 
 

@@ -8,10 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-
 from ._base import (  # noqa: F401
     _RULES,
-    _Unhandled,
     _arguments,
     _candidates,
     _carrier,
@@ -20,6 +18,7 @@ from ._base import (  # noqa: F401
     _dep,
     _generic_multiplier,
     _rule,
+    _Unhandled,
 )
 
 
