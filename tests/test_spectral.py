@@ -95,7 +95,7 @@ def test_bad_input():
         compute_amplitude_gradients(model, X, info=_info(5))
     with pytest.raises(ShapeError, match="same trials"):
         compute_haufe_patterns(np.zeros((3, 4, 5, 101)), np.zeros((5, 5, 200)))
-    with pytest.raises(ValueError, match="no frequency bin"):
+    with pytest.raises(InvalidInputError, match="at least one frequency bin"):
         band_average(np.zeros((2, 11)), np.arange(11.0), {"x": (20, 30)})
 
 
