@@ -55,7 +55,7 @@ def test_uses_given_axes_and_validates():
     assert out is fig
     with pytest.raises(ShapeError):
         plot_band_topomaps(vals.data[0], info=vals.info, show=False)
-    with pytest.raises(ValueError, match="no frequency bin"):
+    with pytest.raises(ValueError, match="at least one frequency bin"):
         plot_band_topomaps(vals, bands={"x": (200, 300)}, show=False)
     import mne
 

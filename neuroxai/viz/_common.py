@@ -139,6 +139,22 @@ def _new_figure(nrows, ncols, figsize, **kwargs):
                         **kwargs)
 
 
+def panel_grid(n_panels, n_cols, size, axes, what):
+    """``(fig, axes)`` of ``n_panels`` panels: the given ``axes`` (checked), or a new grid of
+    ``n_cols`` columns whose cells are ``size = (width, height)`` inches (plus margins) and
+    whose unused cells are hidden."""
+    if axes is not None:
+        flat = check_axes(axes, n_panels, what)
+        return flat[0].figure, flat
+    n_rows = int(np.ceil(n_panels / n_cols))
+    fig, ax_arr = _new_figure(n_rows, n_cols, (min(REPORT_WIDTH, size[0] * n_cols + 1.1),
+                                                size[1] * n_rows + 0.5))
+    flat = list(ax_arr.ravel())
+    for ax in flat[n_panels:]:
+        ax.set_axis_off()
+    return fig, flat[:n_panels]
+
+
 def _finish(fig, show):
     if show:
         import matplotlib.pyplot as plt

@@ -9,14 +9,12 @@ from .._utils import (
     TargetError,
 )
 from ._common import (
-    REPORT_WIDTH,
     SEQUENTIAL_CMAP,
     _finish,
-    _new_figure,
-    check_axes,
     check_info,
     check_mapping,
     landmark_names,
+    panel_grid,
     reduce_to_channels,
     topomap,
 )
@@ -122,18 +120,8 @@ def plot_ground_truth_comparison(attributions, ground_truth, info=None, class_in
         rma = {n: float(scores[n]) if n in scores else np.nan for n in names}
 
     n_panels = 1 + len(names)
-    if axes is None:
-        n_cols = min(n_panels, 5)
-        n_rows = int(np.ceil(n_panels / n_cols))
-        fig, ax_arr = _new_figure(n_rows, n_cols, (min(REPORT_WIDTH, 1.9 * n_cols + 1.1),
-                                                    2.3 * n_rows + 0.5))
-        flat = list(ax_arr.ravel())
-        for ax in flat[n_panels:]:
-            ax.set_axis_off()
-        flat = flat[:n_panels]
-    else:
-        flat = check_axes(axes, n_panels, "plot_ground_truth_comparison")
-        fig = flat[0].figure
+    fig, flat = panel_grid(n_panels, min(n_panels, 5), (1.9, 2.3), axes,
+                           "plot_ground_truth_comparison")
     lm = landmark_names(info, landmarks)
     peak = np.abs(topo_all[class_index]).max() or 1.0
     im = topomap(flat[0], np.abs(topo_all[class_index]) / peak, info, (0, 1), cmap, names=lm,

@@ -8,13 +8,11 @@ from .._utils import (
     ShapeError,
 )
 from ._common import (
-    REPORT_WIDTH,
     SEQUENTIAL_CMAP,
     _finish,
-    _new_figure,
-    check_axes,
     check_info,
     landmark_names,
+    panel_grid,
     signed_vlim,
     topomap,
     unsigned_vlim,
@@ -113,18 +111,8 @@ def plot_jacobian_maps(jac_attr, info=None, transform="abs", reduce="mean", late
     exp = _split_exponent(vlim[1])
     scale = 10.0 ** -exp
 
-    if axes is None:
-        n_cols = int(n_cols or min(n_lat, 4))
-        n_rows = int(np.ceil(n_lat / n_cols))
-        fig, ax_arr = _new_figure(n_rows, n_cols, (min(REPORT_WIDTH, 2.3 * n_cols + 1.2),
-                                                    2.4 * n_rows + 0.4))
-        flat = list(ax_arr.ravel())
-        for ax in flat[n_lat:]:
-            ax.set_axis_off()
-        flat = flat[:n_lat]
-    else:
-        flat = check_axes(axes, n_lat, "plot_jacobian_maps")
-        fig = flat[0].figure
+    fig, flat = panel_grid(n_lat, int(n_cols or min(n_lat, 4)), (2.3, 2.4), axes,
+                           "plot_jacobian_maps")
     names = landmark_names(info, landmarks)
     im = None
     for k, ax in enumerate(flat):
