@@ -264,7 +264,7 @@ def test_linear_model_perturbation_methods(linear):
     assert ba.shape == (2, N_CHANS, 2)
     freqs = np.fft.rfftfreq(n_times, 1 / sfreq)
     for k, (lo, hi) in enumerate(bands.values()):
-        spec = np.fft.rfft(X, axis=-1) * ((freqs >= lo) & (freqs < hi))
+        spec = np.fft.rfft(X, axis=-1) * ((freqs >= lo) & (freqs <= hi))
         comp = np.fft.irfft(spec, n=n_times, axis=-1)
         np.testing.assert_allclose(ba.data[..., k], (wt * comp).sum(-1), rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(ba.coords["band_edges"], [[1, 8], [8, 20]])

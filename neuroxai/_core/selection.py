@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -64,25 +65,42 @@ def resolve_channel_groups(groups, ch_names, n_chans, *, disjoint=True):
     return out, labels
 
 
-def band_masks(freqs, bands):
-    """``{name: boolean mask over freqs}`` of the bins in each band, both edges included.
-
-    ``bands`` maps names to ``(fmin, fmax)`` in Hz, the closed interval ``[fmin, fmax]``
-    as MNE's ``fmin``/``fmax`` arguments; a band must hold at least one bin.
-    """
-    freqs = np.asarray(freqs, dtype=float)
-    masks = {}
-    for name, band in dict(bands).items():
+def check_bands(bands, arg="bands"):
+    """``{name: (fmin, fmax)}`` in Hz, checked: a non-empty mapping of finite pairs with
+    ``0 <= fmin < fmax``; returned with ``str`` names and ``float`` edges."""
+    if not isinstance(bands, Mapping) or not bands:
+        raise InvalidInputError(
+            f"{arg} must be a non-empty dict {{name: (fmin, fmax)}} in Hz, e.g. "
+            f"{{'mu': (8, 13), 'beta': (14, 30)}}, got {bands!r}.")
+    out = {}
+    for name, band in bands.items():
         try:
             fmin, fmax = (float(edge) for edge in band)
         except (TypeError, ValueError):
             raise InvalidInputError(
-                f"Band {name!r} must be (fmin, fmax) in Hz, got {band!r}.") from None
+                f"{arg}[{name!r}] must be (fmin, fmax) in Hz, got {band!r}.") from None
+        if not (np.isfinite(fmin) and np.isfinite(fmax) and 0 <= fmin < fmax):
+            raise InvalidInputError(
+                f"{arg}[{name!r}] = ({fmin:g}, {fmax:g}) Hz: need finite 0 <= fmin < fmax.")
+        out[str(name)] = (fmin, fmax)
+    return out
+
+
+def band_masks(freqs, bands, arg="bands"):
+    """``{name: boolean mask over freqs}`` of the bins in each band, both edges included.
+
+    ``bands`` maps names to ``(fmin, fmax)`` in Hz (:func:`check_bands`), the closed
+    interval ``[fmin, fmax]`` as MNE's ``fmin``/``fmax`` arguments; a band must hold at
+    least one bin. Every band of the package goes through here: one edge convention.
+    """
+    freqs = np.asarray(freqs, dtype=float)
+    masks = {}
+    for name, (fmin, fmax) in check_bands(bands, arg).items():
         masks[name] = (freqs >= fmin) & (freqs <= fmax)
-        if not fmin < fmax or not masks[name].any():
+        if not masks[name].any():
             step = f" in steps of {freqs[1] - freqs[0]:.3g} Hz" if freqs.size > 1 else ""
             raise InvalidInputError(
-                f"Band {name!r} = ({fmin:g}, {fmax:g}) Hz needs fmin < fmax and at least one "
-                f"frequency bin in [fmin, fmax] (bins span {freqs.min():g}-{freqs.max():g} Hz"
-                f"{step}).")
+                f"{arg}[{name!r}] = ({fmin:g}, {fmax:g}) Hz holds no frequency bin: it needs "
+                f"at least one frequency bin in [fmin, fmax] (bins span {freqs.min():g}-"
+                f"{freqs.max():g} Hz{step}). Widen the band.")
     return masks

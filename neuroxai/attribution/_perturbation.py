@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._utils import InvalidInputError
+from .._core.selection import band_masks
+from .._core.selection import check_bands as check_bands_spec
 
 DEFAULT_BANDS = {
     "delta": (1.0, 4.0),
@@ -20,35 +21,12 @@ DEFAULT_BANDS = {
 
 
 def check_bands(bands, sfreq, n_times):
-    """Validate ``{name: (fmin, fmax)}`` and return names, edges and rfft bin masks."""
-    if bands is None:
-        bands = DEFAULT_BANDS
-    if not isinstance(bands, dict) or not bands:
-        raise InvalidInputError(
-            "bands must be a non-empty dict {name: (fmin, fmax)} in Hz, e.g. "
-            "{'alpha': (8, 13), 'beta': (13, 30)}."
-        )
-    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
-    names, edges, masks = [], [], []
-    for name, edge in bands.items():
-        try:
-            lo, hi = (float(v) for v in edge)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"Band {name!r} must be (fmin, fmax) in Hz, got {edge!r}.") from None
-        if not 0 <= lo < hi:
-            raise InvalidInputError(f"Band {name!r} = ({lo}, {hi}) Hz needs 0 <= fmin < fmax.")
-        mask = (freqs >= lo) & (freqs < hi)
-        if not mask.any():
-            raise InvalidInputError(
-                f"Band {name!r} = ({lo}, {hi}) Hz contains no frequency bin (resolution "
-                f"{freqs[1]:.3g} Hz, Nyquist {sfreq / 2:g} Hz for {n_times} samples at "
-                f"{sfreq:g} Hz). Widen the band."
-            )
-        names.append(str(name))
-        edges.append((lo, hi))
-        masks.append(mask)
-    return names, np.array(edges), np.array(masks)
+    """Names, edges and rfft bin masks of ``{name: (fmin, fmax)}`` (edges included, as
+    every band of the package)."""
+    bands = DEFAULT_BANDS if bands is None else bands
+    masks = band_masks(np.fft.rfftfreq(n_times, 1.0 / sfreq), bands)
+    return list(masks), np.array(list(check_bands_spec(bands).values())), np.array(
+        list(masks.values()))
 
 
 def band_ablation_batch(model, xb, tb, masks, chunk):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.selection import band_masks
+from .._core.selection import band_masks, check_bands
 from .._utils import InvalidInputError, ShapeError, logger, verbose, warn_degenerate
 from ._base import Attribution
 
@@ -147,13 +147,9 @@ SCALES = (None, "haufe", "variance")
 def _band_masks(freqs, bands):
     """``(names, edges, masks)`` of ``bands = {name: (fmin, fmax)}`` in Hz, edges inclusive
     (the core's :func:`~neuroxai._core.selection.band_masks`)."""
-    if not isinstance(bands, dict) or not bands:
-        raise InvalidInputError(
-            f"bands must be a non-empty dict {{name: (fmin, fmax)}} in Hz, e.g. "
-            f"{{'mu': (8, 13), 'beta': (14, 30)}}, got {bands!r}.")
     masks = band_masks(freqs, bands)
-    edges = np.array([[float(v) for v in bands[name]] for name in masks])
-    return [str(name) for name in masks], edges, list(masks.values())
+    edges = np.array(list(check_bands(bands).values()))
+    return list(masks), edges, list(masks.values())
 
 
 def _band_means(values, masks):

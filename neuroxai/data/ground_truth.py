@@ -155,7 +155,7 @@ def band_masks_from_freq_mask(freq_mask, freqs, bands, min_fraction=0.5):
     """Reduce a channel x frequency mask to channel x band.
 
     A (class, channel, band) entry is ground truth when at least ``min_fraction`` of the
-    band's frequency bins (``fmin <= f < fmax``, as ``band_ablation`` cuts them) are. With
+    band's frequency bins (``fmin <= f <= fmax``, as ``band_ablation`` cuts them) are. With
     the bands of :func:`ground_truth_bands` every signal band is entirely inside a class's
     mask or (for a class whose rhythm lies elsewhere) mostly outside it.
 
@@ -178,7 +178,7 @@ def band_masks_from_freq_mask(freq_mask, freqs, bands, min_fraction=0.5):
         raise InvalidInputError("bands must be a non-empty dict {name: (fmin, fmax)} in Hz.")
     out = []
     for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs < hi)
+        sel = (freqs >= lo) & (freqs <= hi)
         if not sel.any():
             raise InvalidInputError(f"Band {name!r} ({lo}, {hi}) Hz holds no frequency of freqs.")
         out.append(freq_mask[..., sel].mean(axis=-1) >= min_fraction)

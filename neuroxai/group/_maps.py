@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._core.random import check_seed
+from .._core.selection import check_bands
 from .._core.validation import check_float, check_int, check_option
 from .._utils import (
     InvalidInputError,
@@ -224,20 +225,10 @@ def _check_methods(methods, method_params, contrast):
 def _check_bands(bands):
     if bands is None or (isinstance(bands, str) and bands == "auto"):
         return bands
-    if not isinstance(bands, Mapping) or not bands:
+    if not isinstance(bands, Mapping):
         raise InvalidInputError(f"bands must be 'auto', None or a non-empty dict "
                                 f"{{name: (fmin, fmax)}} in Hz, got {bands!r}.")
-    out = {}
-    for name, band in bands.items():
-        try:
-            lo, hi = (float(b) for b in band)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"bands[{name!r}] must be (fmin, fmax) in Hz, got "
-                                    f"{band!r}.") from None
-        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
-            raise InvalidInputError(f"bands[{name!r}] = {band!r}: need 0 <= fmin < fmax.")
-        out[str(name)] = (lo, hi)
-    return out
+    return check_bands(bands)
 
 
 def _check_n_jobs(n_jobs):
