@@ -152,12 +152,12 @@ def test_parallel_and_dask_equal_serial(igc_maps, subjects, model, capfd):
 
 
 def test_resume_after_interruption(tmp_path, model, monkeypatch):
-    from neuroxai.group import _maps
+    from neuroxai.group import _jobs
 
     subs = simulate_subjects(4, n_trials=16, verbose=False)
     kw = dict(methods="amplitude_gradients", cache_dir=tmp_path / "cache", verbose=False)
     calls, fail = [], [True]
-    real = _maps._explain
+    real = _jobs._explain
 
     def explain(net, trials, method, params, s):
         calls.append(len(calls))
@@ -165,7 +165,7 @@ def test_resume_after_interruption(tmp_path, model, monkeypatch):
             raise RuntimeError("interrupted")
         return real(net, trials, method, params, s)
 
-    monkeypatch.setattr(_maps, "_explain", explain)
+    monkeypatch.setattr(_jobs, "_explain", explain)
     with pytest.raises(RuntimeError, match="interrupted"):
         compute_subject_maps(subs, model, **kw)
     files = sorted((tmp_path / "cache").glob("*-attr.npz"))
