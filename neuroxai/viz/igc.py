@@ -135,9 +135,9 @@ def plot_igc_topomaps(igc_attr, info=None, bands=None, rois=None, landmarks=LAND
         fig = ax_bar.figure
     col_titles = [f"{name}\nr = {r:.2f}" if np.isfinite(r) else f"{name}\nr undefined"
                   for name, r in zip(class_names, corr)]
-    # The band sums are already computed: each pseudo-"frequency" bin i is row i.
-    plot_band_topomaps(grid, info=info, freqs=np.arange(n_rows, dtype=float),
-                       bands={name: (i - 0.25, i + 0.25) for i, name in enumerate(row_names)},
+    # The band sums are already computed: each pseudo-"frequency" bin i + 1 is row i.
+    plot_band_topomaps(grid, info=info, freqs=np.arange(1, n_rows + 1, dtype=float),
+                       bands={name: (i + 0.75, i + 1.25) for i, name in enumerate(row_names)},
                        class_names=col_titles, landmarks=landmarks, percentile=percentile,
                        cmap=DIVERGING_CMAP, unit=unit, axes=topo_axes, show=False)
 
