@@ -294,6 +294,10 @@ def _as_trials(inst, y, info, tmin, class_names, picks, exclude, dtype):
                 raise ShapeError(f"info has {len(info['ch_names'])} channels but X has "
                                  f"{X.shape[1]}.")
     X = check_trials_array(X, "X", dtype=dtype)
+    if not len(X) or not X.shape[2]:
+        # every stage would return an empty or NaN result (a mean over no trials)
+        raise ShapeError(f"X holds no data: shape {X.shape} (n_trials, n_chans, n_times). "
+                         "Check the selection (tmin/tmax, rejected epochs, an empty session).")
     if tmin is not None:
         from .._core.validation import check_float
 
