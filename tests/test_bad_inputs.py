@@ -141,6 +141,10 @@ class Fixtures:
                            dict(self.amp.params), dict(self.amp.coords))
 
     @cached_property
+    def patterns(self):
+        return compute_haufe_patterns(self.amp, self.trials, verbose=False)
+
+    @cached_property
     def saliency(self):
         return attribute(self.model, self.trials, method="saliency", verbose=False)
 
@@ -257,7 +261,8 @@ DATA = [
     ("sim-classes-one", _sim(classes=["left_hand"]), IIE, r"classes"),
     ("sim-tmax-before-tmin", _sim(tmin=1.0, tmax=0.5), IIE, r"tmax"),
     ("sim-n_sources-0", _sim(n_sources=0), IIE, r"n_sources"),
-    ("sim-ch_names-unknown", _sim(ch_names=["C3", "Xyz"]), IIE, r"ch_names|Xyz"),
+    ("sim-ch_names-two", _sim(ch_names=["C3", "C4"]), IIE, r"ch_names"),
+    ("sim-ch_names-unknown", _sim(ch_names=["C3", "Cz", "Xyz"]), IIE, r"Xyz"),
     ("trials-2d", lambda F: as_trials(F.X[0], info=F.info), SE, r"shape"),
     ("trials-4d", lambda F: as_trials(F.X[None], info=F.info), SE, r"shape"),
     ("trials-nan", lambda F: as_trials(F.X_nan, info=F.info), NFE, r"NaN"),
@@ -268,7 +273,8 @@ DATA = [
     ("trials-info-channels", lambda F: as_trials(F.X[:, :5], info=F.info), SE,
      r"channels"),
     ("trials-info-type", lambda F: as_trials(F.X, info={"sfreq": 250}), IIE, r"info"),
-    ("trials-type", lambda F: as_trials("trials.fif"), IIE, r"inst|trials|Epochs"),
+    ("trials-path", lambda F: as_trials("trials-epo.fif"), IIE, r"inst is a file name"),
+    ("trials-type", lambda F: as_trials({"X": 1}), IIE, r"Cannot read trials from dict"),
     ("trials-empty", lambda F: as_trials(np.zeros((0, 22, 100)), info=F.info), SE,
      r"X holds no data"),
     ("trials-no-samples", lambda F: as_trials(np.zeros((2, 22, 0)), info=F.info), SE,
@@ -568,8 +574,10 @@ VIZ = [
      r"NaN.*values|values.*NaN"),
     ("viz-haufe-not-attr", lambda F: plot_haufe_patterns(np.ones(3), show=False), (IIE, SE),
      r"patterns|shape"),
-    ("viz-haufe-bands", lambda F: plot_haufe_patterns(F.amp, bands={"mu": (12, 8)},
-                                                      show=False), IIE, r"band|mu"),
+    ("viz-haufe-bands", lambda F: plot_haufe_patterns(F.patterns, bands={"mu": (12, 8)},
+                                                      show=False), IIE, r"Band 'mu'"),
+    ("viz-haufe-grads", lambda F: plot_haufe_patterns(F.amp, show=False), SE,
+     r"Haufe patterns"),
     ("viz-igc-not-attr", lambda F: plot_igc_topomaps(np.ones(3), show=False), (IIE, SE),
      r"igc_attr|shape"),
     ("viz-sanity-type", lambda F: plot_sanity_checks([1, 2], show=False), IIE, r"results"),

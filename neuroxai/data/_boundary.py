@@ -9,6 +9,7 @@ the requirements of the caller (a sampling rate, positions, times) checked up fr
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -274,6 +275,10 @@ def _as_trials(inst, y, info, tmin, class_names, picks, exclude, dtype):
             raise InvalidInputError(
                 "This braindecode dataset holds continuous recordings, not windows: window it "
                 "first (braindecode.preprocessing.create_windows_from_events).")
+        if isinstance(inst, (str, os.PathLike)):
+            raise InvalidInputError(
+                f"inst is a file name ({str(inst)!r}); read it first (e.g. "
+                f"mne.read_epochs(...)) and pass {_FORMS}.")
         if isinstance(inst, torch.Tensor):
             inst = inst.detach().cpu().numpy()
         try:
