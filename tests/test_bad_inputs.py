@@ -31,6 +31,7 @@ from neuroxai import (
     InvalidInputError,
     LayerNotFoundError,
     ModelMismatchError,
+    MontageError,
     NeuroXAIError,
     NonFiniteError,
     ShapeError,
@@ -262,7 +263,7 @@ DATA = [
     ("sim-tmax-before-tmin", _sim(tmin=1.0, tmax=0.5), IIE, r"tmax"),
     ("sim-n_sources-0", _sim(n_sources=0), IIE, r"n_sources"),
     ("sim-ch_names-two", _sim(ch_names=["C3", "C4"]), IIE, r"ch_names"),
-    ("sim-ch_names-unknown", _sim(ch_names=["C3", "Cz", "Xyz"]), IIE, r"Xyz"),
+    ("sim-ch_names-unknown", _sim(ch_names=["C3", "Cz", "Xyz"]), MontageError, r"Xyz"),
     ("trials-2d", lambda F: as_trials(F.X[0], info=F.info), SE, r"shape"),
     ("trials-4d", lambda F: as_trials(F.X[None], info=F.info), SE, r"shape"),
     ("trials-nan", lambda F: as_trials(F.X_nan, info=F.info), NFE, r"NaN"),
@@ -555,7 +556,7 @@ METRICS = [
      r"NaN|attribution"),
     ("rank-empty", lambda F: rank_methods({}), IIE, r"scores"),
     ("projector-no-montage", lambda F: make_scalp_projector(
-        mne.create_info(["A", "B", "C"], 100.0, "eeg")), (IIE, NeuroXAIError),
+        mne.create_info(["A", "B", "C"], 100.0, "eeg")), MontageError,
      r"montage|position"),
     ("projector-res-0", lambda F: make_scalp_projector(F.info, res=0), IIE, r"res"),
 ]
