@@ -98,10 +98,18 @@ class DegenerateMethodWarning(UserWarning):
     """An attribution method degenerates to another one on this model."""
 
 
-def unknown_name(kind, name, valid, error=UnknownNameError):
-    """Build an :class:`UnknownNameError` that lists the valid names."""
+def unknown_name(kind, name, valid, error=UnknownNameError, argument=None):
+    """Build an :class:`UnknownNameError` that lists the valid names.
+
+    ``argument``: the parameter that held ``name`` when its name is not ``kind`` (e.g. an
+    element of a list), so that the message names the argument to change.
+    """
     valid = sorted(valid)
-    return error(f"Unknown {kind} {name!r}. Valid {kind}s are: {', '.join(map(repr, valid))}.")
+    plural = (f"{kind}es" if kind.endswith(("ss", "x", "ch", "sh"))
+              else kind if kind.endswith("s") else f"{kind}s")
+    where = f"{argument}: " if argument else ""
+    return error(f"{where}Unknown {kind} {name!r}. Valid {plural} are: "
+                 f"{', '.join(map(repr, valid))}.")
 
 
 def check_finite(arr, name="X"):
@@ -288,9 +296,21 @@ def check_replaceable_directory(path, owned=None):
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) \
+            or not _can_create_in(parent):
         raise InvalidInputError(f"Cannot write {path}: {parent} is not a writable directory.")
     return path
+
+
+def _can_create_in(folder):
+    """Whether an entry can be made in ``folder``: tried, since ``os.access`` says yes to root
+    on a read-only mount or a pseudo file system (/sys, /proc), and no ACL-aware answer exists.
+    """
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".neuroxai-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -63,6 +63,7 @@ import torch
 
 from .._core.labels import resolve_targets
 from .._core.model import as_module, device_dtype, evaluating, predict_scores, probe_model
+from .._core.random import check_seed
 from .._core.validation import check_int, check_option
 from .._utils import (
     InvalidInputError,
@@ -303,6 +304,7 @@ def _compute_igc(model, inst, y=None, *, n_baselines=32, n_steps=32, baselines="
     model = as_module(model)
     n_steps, batch_size, transform = _check_args(domain, quadrature, n_steps, batch_size,
                                                  output_transform, engine)
+    seed = check_seed(seed)
     device, dtype = device_dtype(model)
     trials, y_cont, sfreq, times = _igc_trials(
         inst, y, domain=domain, info=info, tmin=tmin, class_names=class_names, picks=picks,

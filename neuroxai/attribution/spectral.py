@@ -296,9 +296,21 @@ def compute_haufe_patterns(amp_grads, inst, *, center_classes=True, scale=None, 
     from ..data._boundary import prepare_trials
 
     ginfo = meta.info if meta is not None else None
-    picks = list(ginfo["ch_names"]) if ginfo is not None else "eeg"
-    trials = prepare_trials(inst, info=info, picks=picks, exclude=(),
-                            what="compute_haufe_patterns")
+    trials = prepare_trials(inst, info=info, picks="eeg" if ginfo is None else "all",
+                            exclude=(), what="compute_haufe_patterns")
+    if ginfo is not None and trials.info is not None:
+        # the gradients' channels, in their order: a trials' channel missing is a mismatch
+        # of the two arguments, not a bad picks= (which the caller never gave)
+        missing = [n for n in ginfo["ch_names"] if n not in trials.info["ch_names"]]
+        if missing:
+            raise ShapeError(
+                f"amp_grads are for {len(ginfo['ch_names'])} channels; inst has "
+                f"{len(trials.info['ch_names'])} channels and lacks {len(missing)} of them "
+                f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}). Pass the "
+                "trials the gradients were computed on.")
+        if list(trials.info["ch_names"]) != list(ginfo["ch_names"]):
+            trials = prepare_trials(trials, picks=list(ginfo["ch_names"]), exclude=(),
+                                    what="compute_haufe_patterns")
     X = trials.X
     n_freqs = X.shape[-1] // 2 + 1
     if X.shape[1:-1] + (n_freqs,) != G.shape[2:] or len(X) != G.shape[1]:

@@ -9,6 +9,7 @@ the requirements of the caller (a sampling rate, positions, times) checked up fr
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -274,6 +275,10 @@ def _as_trials(inst, y, info, tmin, class_names, picks, exclude, dtype):
             raise InvalidInputError(
                 "This braindecode dataset holds continuous recordings, not windows: window it "
                 "first (braindecode.preprocessing.create_windows_from_events).")
+        if isinstance(inst, (str, os.PathLike)):
+            raise InvalidInputError(
+                f"inst is a file name ({str(inst)!r}); read it first (e.g. "
+                f"mne.read_epochs(...)) and pass {_FORMS}.")
         if isinstance(inst, torch.Tensor):
             inst = inst.detach().cpu().numpy()
         try:
@@ -294,6 +299,10 @@ def _as_trials(inst, y, info, tmin, class_names, picks, exclude, dtype):
                 raise ShapeError(f"info has {len(info['ch_names'])} channels but X has "
                                  f"{X.shape[1]}.")
     X = check_trials_array(X, "X", dtype=dtype)
+    if not len(X) or not X.shape[2]:
+        # every stage would return an empty or NaN result (a mean over no trials)
+        raise ShapeError(f"X holds no data: shape {X.shape} (n_trials, n_chans, n_times). "
+                         "Check the selection (tmin/tmax, rejected epochs, an empty session).")
     if tmin is not None:
         from .._core.validation import check_float
 

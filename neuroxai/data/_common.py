@@ -151,9 +151,10 @@ class Trials:
         """Subset by session name and/or an index array (a view-free copy)."""
         mask = np.ones(len(self), bool)
         if session is not None:
-            if session not in self.sessions:
+            if not isinstance(session, str) or session not in self.sessions:
                 raise InvalidInputError(
-                    f"Unknown session {session!r}; sessions are {self.sessions}.")
+                    f"Unknown session {session!r}; sessions are {self.sessions}. To select "
+                    "trials by index, pass idx=.")
             mask &= self.session == session
         sel = np.flatnonzero(mask)
         if idx is not None:

@@ -182,7 +182,7 @@ def _event_mapping(raw, event_id):
         mapping = {str(name): k + 1 for k, name in enumerate(event_id)}
     for name in mapping:
         if name not in available:
-            raise unknown_name("annotation name in event_id", name, available)
+            raise unknown_name("annotation name", name, available, argument="event_id")
     return {k: int(v) for k, v in mapping.items()}
 
 

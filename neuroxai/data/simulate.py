@@ -264,7 +264,7 @@ def _check_layout(ch_names, classes):
     classes = tuple(classes)
     for c in classes:
         if c not in BCIC_IV_2A_CLASSES:
-            raise unknown_name("class", c, BCIC_IV_2A_CLASSES)
+            raise unknown_name("class", c, BCIC_IV_2A_CLASSES, argument="classes")
     if not 2 <= len(classes) <= 4 or len(set(classes)) != len(classes):
         raise InvalidInputError(
             f"classes must name 2 to 4 distinct classes of {BCIC_IV_2A_CLASSES}, got "

@@ -19,6 +19,8 @@ value (the relevance, its rank, its share of the top k or of the maximum) agains
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -335,6 +337,15 @@ def compute_ground_truth_metrics(attributions, masks, y=None, metrics=None, abso
     names = resolve_metric_names(metrics, item_dims, coords, info)
     n = attr.shape[0]
     mask = _broadcast_masks(masks, n, attr.shape[1:], y)
+    covered = mask.reshape(n, -1).sum(axis=1)
+    if n and np.all((covered == 0) | (covered == mask[0].size)):
+        # one such sample is scored NaN (documented, logged); all of them is a table of NaN,
+        # most likely a wrong threshold or axis: said out loud
+        warnings.warn(
+            "masks: every sample's mask is empty or full (covers every entry), so every score "
+            "is NaN. A mask must be True where the ground-truth signal is and False "
+            "elsewhere; check the threshold (e.g. masks = gt > 0) and its axes.", UserWarning,
+            stacklevel=3)
     dist = {name: distance_targets(name, mask, item_dims, coords, info)
             for name in names if name in LOWER_IS_BETTER}
     mask = mask.reshape(n, -1)

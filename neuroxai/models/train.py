@@ -200,11 +200,13 @@ def shallow_time_kwargs(sfreq):
 
 
 def _build_for(model, kwargs, trials):
-    from .._utils import ModelMismatchError
+    from .._utils import ModelMismatchError, NeuroXAIError
     from .checkpoint import build_model
 
     try:
         return build_model(model, **{k: v for k, v in kwargs.items() if v is not None})
+    except NeuroXAIError:  # an unknown class name: already named, not a size mismatch
+        raise
     except Exception as err:  # braindecode checks sizes at construction, with bare errors
         n_times, sfreq = trials.X.shape[2], trials.sfreq
         raise ModelMismatchError(
@@ -240,6 +242,8 @@ def cross_validate(inst, y=None, *, model="ShallowFBCSPNet", model_kwargs=None, 
 
     trials = _trials(inst, y, info, class_names, picks, exclude, "cross_validate")
     seed = check_seed(seed)
+    # used after the training: checked before it
+    alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True, high_open=True)
     counts = np.bincount(trials.y)
     n_splits = check_int(n_splits, "n_splits", 2)
     if counts[counts > 0].min() < n_splits:

@@ -111,16 +111,10 @@ def _check_out_dir(out_dir):
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"out_dir={str(out_dir)!r} is a file; pass a folder (new, empty, "
                                 "or one a previous audit wrote).")
-    check_replaceable_directory(out_dir, owned=lambda name: name in OUTPUTS)
-    parent = out_dir.resolve().parent
-    import os
-
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidInputError(f"out_dir={str(out_dir)!r}: {probe} is not writable; choose "
-                                "another folder.")
+    try:
+        check_replaceable_directory(out_dir, owned=lambda name: name in OUTPUTS)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"out_dir={str(out_dir)!r}: {err}") from None
     return out_dir
 
 

@@ -154,8 +154,11 @@ def _prepare(test, a):
                             class_names=a["class_names"], picks=a["picks"],
                             exclude=a["exclude"], units=True, what=TEST_TITLES[test],
                             dtype=np.float64 if dtype == torch.float64 else np.float32)
-    if len(trials) == 0:
-        raise ShapeError("X has no trials.")
+    if len(trials) < 2:
+        # one trial gives a zero-width bootstrap interval and a chance level of 1: a verdict
+        # with no evidence behind it
+        raise ShapeError(f"{TEST_TITLES[test]} needs at least 2 trials (inst), got "
+                         f"{len(trials)}.")
     X = trials.X
     n_outputs = probe_model(model, X, sfreq=trials.sfreq)
     names = output_names(trials, n_outputs, a["class_names"])

@@ -57,7 +57,7 @@ def _sanity_records(results, metric):
         needed = ("test", "method", "levels", "scores", "ci", "mean")
         if not all(hasattr(res, a) for a in needed):
             raise InvalidInputError(
-                "Each result must be a neuroxai.sanity RandomizationResult or its summary() "
+                "results: each must be a neuroxai.sanity RandomizationResult or its summary() "
                 f"DataFrame; got {type(res).__name__}.")
         names = [metric] if metric else [_SIGNED, res.unsigned_metric]
         for m in names:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.model import check_finite_array
 from .._utils import InvalidInputError, MontageError, ShapeError
 
 #: The bands of braindecode's BCI IV 2a tutorial figures.
@@ -82,6 +83,8 @@ def plot_band_topomaps(values, info=None, bands=None, class_names=None, freqs=No
         freqs = np.fft.rfftfreq(2 * (n_freqs - 1), 1 / info["sfreq"])
     if len(freqs) != n_freqs:
         raise ShapeError(f"{len(freqs)} frequencies for {n_freqs} frequency bins.")
+    # a NaN map would be drawn as a blank or one-colour scalp, with nothing said
+    check_finite_array(data, "values to plot")
     bands = dict(DEFAULT_BANDS if bands is None else bands)
     if not bands:
         raise InvalidInputError("bands must name at least one band, e.g. {'mu': (8, 13)}.")
