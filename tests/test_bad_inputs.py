@@ -576,7 +576,7 @@ VIZ = [
     ("viz-haufe-not-attr", lambda F: plot_haufe_patterns(np.ones(3), show=False), (IIE, SE),
      r"patterns|shape"),
     ("viz-haufe-bands", lambda F: plot_haufe_patterns(F.patterns, bands={"mu": (12, 8)},
-                                                      show=False), IIE, r"Band 'mu'"),
+                                                      show=False), IIE, r"bands\['mu'\]"),
     ("viz-haufe-grads", lambda F: plot_haufe_patterns(F.amp, show=False), SE,
      r"Haufe patterns"),
     ("viz-igc-not-attr", lambda F: plot_igc_topomaps(np.ones(3), show=False), (IIE, SE),
