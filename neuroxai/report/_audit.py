@@ -213,7 +213,8 @@ def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, mode
         print("[   0.0 s] loading the data and the model"
               + (" (training it with cross-validation)" if model is None and checkpoint is None
                  and (trials is not None or dataset != "simulated") else ""), flush=True)
-    with frozen_gc(), atomic_directory(out_dir, owned=lambda name: name in OUTPUTS) as tmp:
+    with frozen_gc() as freeze, atomic_directory(
+            out_dir, owned=lambda name: name in OUTPUTS) as tmp:
         t0 = time.perf_counter()
         source = _source(dataset, subject, task, trials, model, checkpoint, seed, n_splits,
                          n_epochs)
@@ -223,6 +224,7 @@ def run_audit(dataset="simulated", *, subject=None, task=None, trials=None, mode
         g = source.gate
         ctx.say(f"{source.description}: accuracy {g['accuracy']:.3f} (chance {g['chance']:.2f}, "
                 f"p = {g['p_value']:.2g}) on {g['evaluated_on']}; auditing {len(ctx.sub)} trials")
+        freeze()  # what loading imported (torch, mne, braindecode) stays to the end
         timings["load"] = round(time.perf_counter() - t0, 2)
         steps = [s for s in STEPS if (s != "igc" or igc) and (s != "encoder" or encoder)]
         for name in steps:

@@ -27,7 +27,7 @@ def frozen_gc():
     objects of torch, mne and braindecode (0.3 s a collection otherwise)."""
     gc.freeze()
     try:
-        yield
+        yield gc.freeze  # call again once the heavy modules are imported
     finally:
         gc.unfreeze()
 
