@@ -78,14 +78,14 @@ def _split_affine(model, affine_prefix, X):
               and _close(rest(p1), model(x1), X.dtype))
     if not ok:
         if affine_prefix == "auto":
-            logger.info("IGC: the leading modules are not affine here; gradients are taken "
+            logger.info("The leading modules are not affine here; path gradients are taken "
                         "through the whole model.")
             return None, model
         raise InvalidInputError(
             f"The first {k} modules of the model are not an affine map of the input "
             "(or the model's forward is not their composition); use affine_prefix=None."
         )
-    logger.info(f"IGC: path integrals in the output space of the first {k} (affine) modules.")
+    logger.info(f"Path integrals in the output space of the first {k} (affine) modules.")
     return prefix, rest
 
 
