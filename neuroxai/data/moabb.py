@@ -4,6 +4,9 @@ Whether a subject is on disk is settled by MOABB itself: its own loader runs wit
 network switched off (a socket guard), so the files it reads are exactly the files it
 would use, wherever its path configuration puts them, for every dataset class, including a
 user's own :class:`moabb.datasets.base.BaseDataset` subclass.
+
+One module (a little over 600 lines) on purpose: the route name -> dataset -> offline check
+-> braindecode windows -> trials reads top to bottom, and none of its parts is used elsewhere.
 """
 from __future__ import annotations
 
