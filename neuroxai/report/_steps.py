@@ -78,7 +78,8 @@ def sanity(ctx):
     ctx.results = []
     for m in ctx.methods:
         kw = dict(method=m, method_params=AUDIT_METHOD_PARAMS.get(m, {}), batch_size=BATCH,
-                  seed=ctx.seed, reference=ctx.maps[m].data[idx], verbose=False,
+                  seed=ctx.seed, reference=ctx.maps[m].data[idx],
+                  verbose="error",  # the gate was said once at loading; verdicts go to the report
                   **ctx.sanity_gate_kwargs())
         ctx.results.append(S.label_randomization(ctx.model, trials, "labels", **kw))
         ctx.results.append(S.cascading_randomization(ctx.model, trials, "labels", **kw))
