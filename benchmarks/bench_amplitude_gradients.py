@@ -29,11 +29,14 @@ def build(args):
 
             import neuroxai.attribution  # noqa: F401
 
-            X, y, _, _ = C.load_trials()
+            from neuroxai.data import make_info
+
+            X, y, ch_names, _ = C.load_trials()
             if args.smoke:
                 X = X[:4]
             Xn, _ = C.tiled(X, y, n)
-            return dict(model=model(), X=Xn,
+            # the simulated sessions of the shipped model are at 250 Hz
+            return dict(model=model(), X=Xn, info=make_info(ch_names, sfreq=250.0),
                         ds=torch.utils.data.TensorDataset(torch.from_numpy(Xn)), np=np)
         return prepare
 
@@ -44,7 +47,8 @@ def build(args):
         def ours(d, bs=bs):
             from neuroxai.attribution import compute_amplitude_gradients
 
-            return compute_amplitude_gradients(d["model"], d["X"], batch_size=bs).data
+            return compute_amplitude_gradients(d["model"], d["X"], info=d["info"],
+                                               batch_size=bs, verbose=False).data
 
         def peer(d, bs=bs):
             from braindecode.visualization import amplitude_gradients_per_trial

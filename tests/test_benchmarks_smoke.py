@@ -32,6 +32,17 @@ def test_expected_scripts_exist():
         assert (BENCH / name).exists(), name
 
 
+def test_amplitude_gradients_smoke_end_to_end(tmp_path):
+    """Both sides on 4 trials: ours (with the data's info) equals braindecode x batch size."""
+    out = tmp_path / "amp.json"
+    p = _run([str(BENCH / "bench_amplitude_gradients.py"), "--smoke", "--sizes", "1",
+              "--json", str(out)], timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (rec,) = json.loads(out.read_text())
+    assert rec["comparison"] == "Amplitude gradients"
+    assert rec["agreement"]["max_rel"] < 1e-4
+
+
 def test_haufe_smoke_end_to_end(tmp_path):
     """Tiny random inputs: both sides timed in one process, results agree, JSON written."""
     out = tmp_path / "haufe.json"
