@@ -28,7 +28,6 @@ def build(args):
             import torch
 
             import neuroxai.attribution  # noqa: F401
-
             from neuroxai.data import make_info
 
             X, y, ch_names, _ = C.load_trials()
