@@ -62,7 +62,7 @@ def test_audit_warnings_kept_once_per_step_kind_and_subject():
     from neuroxai.report._audit import Audit
 
     ctx = Audit.__new__(Audit)  # only the warning bookkeeping is exercised
-    ctx.warnings, ctx._warning_index, ctx._warning_counts = [], {}, []
+    ctx.warnings = {}
     with _w.catch_warnings(record=True) as caught:
         _w.simplefilter("always")
         for err in (10, 20, 30):
@@ -80,8 +80,8 @@ def test_audit_warnings_kept_once_per_step_kind_and_subject():
 def test_shipped_encoder_only_for_its_dataset():
     from neuroxai.models.encoder import ContrastiveEEGEncoder
     from neuroxai.models.train import DEFAULT_RECIPE
-    from neuroxai.report._sources import _shipped_encoder
+    from neuroxai.report._sources import shipped_encoder
 
-    enc = _shipped_encoder(DEFAULT_RECIPE["data"])
+    enc = shipped_encoder(DEFAULT_RECIPE["data"])
     assert isinstance(enc, ContrastiveEEGEncoder) and not enc.training
-    assert _shipped_encoder(dict(DEFAULT_RECIPE["data"], seed=1)) is None
+    assert shipped_encoder(dict(DEFAULT_RECIPE["data"], seed=1)) is None

@@ -295,28 +295,27 @@ def _vargrad(ctx, params):
     return _noise_tunnel(ctx, params, "vargrad")
 
 
+def _relu_backward(ctx, name, cls_name):
+    """A captum method that replaces ReLU's backward pass (defined for ReLU models only)."""
+    import captum.attr
+
+    _require_relu(ctx, name)
+    alg = getattr(captum.attr, cls_name)(ctx.model)
+    return _guard(_Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb)), name, ctx)
+
+
 @_register("guided_backprop",
            "Guided backpropagation (Springenberg et al., 2015); defined for ReLU models only.",
            "captum.attr.GuidedBackprop")
 def _guided_backprop(ctx, params):
-    from captum.attr import GuidedBackprop
-
-    _require_relu(ctx, "guided_backprop")
-    alg = GuidedBackprop(ctx.model)
-    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
-    return _guard(plan, "guided_backprop", ctx)
+    return _relu_backward(ctx, "guided_backprop", "GuidedBackprop")
 
 
 @_register("deconvolution",
            "DeconvNet backward pass (Zeiler & Fergus, 2014); defined for ReLU models only.",
            "captum.attr.Deconvolution")
 def _deconvolution(ctx, params):
-    from captum.attr import Deconvolution
-
-    _require_relu(ctx, "deconvolution")
-    alg = Deconvolution(ctx.model)
-    plan = _Plan(lambda xb, tb, sl: alg.attribute(xb, target=tb))
-    return _guard(plan, "deconvolution", ctx)
+    return _relu_backward(ctx, "deconvolution", "Deconvolution")
 
 
 def _gradcam_parts(ctx, params):

@@ -53,9 +53,7 @@ class Audit:
     tables: dict = field(default_factory=dict)
     maps: dict = None
     results: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    _warning_index: dict = field(default_factory=dict)
-    _warning_counts: list = field(default_factory=list)
+    warnings: dict = field(default_factory=dict)  # (step, kind, subject) -> [text, count]
 
     @property
     def model(self):
@@ -89,18 +87,14 @@ class Audit:
         is kept with a count), instead of scattering it on stderr."""
         for w in caught:
             message = str(w.message)
-            key = (step, w.category.__name__, message.split(":", 1)[0])
-            entry = self._warning_index.get(key)
-            if entry is None:
-                self._warning_index[key] = len(self.warnings)
-                self.warnings.append(f"{step}: {w.category.__name__}: {message}")
-                self._warning_counts.append(1)
-            else:
-                self._warning_counts[entry] += 1
+            entry = self.warnings.setdefault(
+                (step, w.category.__name__, message.split(":", 1)[0]),
+                [f"{step}: {w.category.__name__}: {message}", 0])
+            entry[1] += 1
 
     def warning_lines(self):
-        return [w if n == 1 else f"{w} (and {n - 1} more of this kind in this step)"
-                for w, n in zip(self.warnings, self._warning_counts)]
+        return [text if n == 1 else f"{text} (and {n - 1} more of this kind in this step)"
+                for text, n in self.warnings.values()]
 
     def sanity_gate_kwargs(self):
         return {"model_accuracy": self.source.gate}

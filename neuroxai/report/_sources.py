@@ -30,7 +30,7 @@ class Source:
     gate: dict  # accuracy, chance, p_value, n, above_chance, evaluated_on
     truth: object = None  # GroundTruth (simulated data only)
     notes: list = field(default_factory=list)
-    encoder: object = None  # a trained contrastive encoder of these trials, when one ships
+    dataset_params: dict = None  # the simulator's parameters (simulated data only)
 
 
 def _model_from(model, checkpoint):
@@ -70,11 +70,12 @@ def simulated(checkpoint):
     desc = (f"simulated BCI IV 2a ({params.get('regime')} regime, snr {params.get('snr')}), "
             f"held-out session {session}")
     return Source(test, model, desc, str(name), _gate(model, test, f"held-out session {session}"),
-                  truth=sim.ground_truth, encoder=_shipped_encoder(params))
+                  truth=sim.ground_truth, dataset_params=params)
 
 
-def _shipped_encoder(params):
-    """The encoder shipped for this simulated dataset, or None (then the step trains one)."""
+def shipped_encoder(params):
+    """The encoder shipped for the simulated dataset of ``params``, or None (then the audit
+    trains one)."""
     from ..models.encoder import load_encoder, shipped_encoder_dir
 
     path = shipped_encoder_dir()

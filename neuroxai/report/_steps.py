@@ -157,8 +157,10 @@ def encoder(ctx):
     trained here for a few steps) and its Jacobian maps."""
     from .. import viz as V
     from ..attribution import compute_jacobian_pinv_maps
+    from ._sources import shipped_encoder
 
-    enc = ctx.source.encoder
+    params = ctx.source.dataset_params
+    enc = shipped_encoder(params) if params is not None else None
     if enc is None:
         from ..models.encoder import train_encoder
 

@@ -54,7 +54,6 @@ RULES = {
 CHANGED, UNCHANGED, SIGN_FLIP, KEPT = "changed", "unchanged", "sign flip", "|maps| kept"
 UNDEFINED, UNINFORMATIVE = "undefined", "uninformative"
 PASS, FAIL, NOT_ABOVE_CHANCE = "PASS", "FAIL", "NOT ABOVE CHANCE"
-VERDICTS = (PASS, FAIL, NOT_ABOVE_CHANCE, "UNINFORMATIVE", "UNDEFINED")
 _SHORT = {"pearson": "r", "spearman": "rho", "spearman_abs": "rho|.|",
           PARTIAL: "rho|.| given |x|"}
 
