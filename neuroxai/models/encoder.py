@@ -568,8 +568,6 @@ DEFAULT_ENCODER_RECIPE = dict(n_latents=4, n_steps=300, batch_size=128, seed=0)
 
 def shipped_encoder_dir(name=SHIPPED_ENCODER):
     """Directory of the encoder shipped inside the package."""
-    from pathlib import Path
-
     return Path(__file__).parent / "checkpoints" / name
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._core.stats import rowwise_pearson
+from ..._core.stats import rowwise_pearson as row_pearson  # noqa: F401 - NaN if constant
 
 
 def div(num, den):
@@ -30,11 +30,6 @@ def rowdot(x, y):
 def row_cosine(x, y):
     """Cosine similarity of matching rows; NaN where a row is all zero."""
     return div(rowdot(x, y), np.sqrt(rowdot(x, x) * rowdot(y, y)))
-
-
-def row_pearson(x, y):
-    """Pearson correlation of matching rows; NaN where a row is constant (the core's)."""
-    return rowwise_pearson(x, y)
 
 
 def minmax(x):
