@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._core.selection import band_masks
 from .._utils import InvalidInputError
 
 __all__ = ["GroundTruth", "band_masks_from_freq_mask", "ground_truth_bands"]
@@ -174,12 +175,5 @@ def band_masks_from_freq_mask(freq_mask, freqs, bands, min_fraction=0.5):
     freq_mask, freqs = _check_freq_mask(freq_mask, freqs)
     if not (np.isfinite(min_fraction) and 0 < min_fraction <= 1):
         raise InvalidInputError(f"min_fraction must lie in (0, 1], got {min_fraction!r}.")
-    if not isinstance(bands, dict) or not bands:
-        raise InvalidInputError("bands must be a non-empty dict {name: (fmin, fmax)} in Hz.")
-    out = []
-    for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs <= hi)
-        if not sel.any():
-            raise InvalidInputError(f"Band {name!r} ({lo}, {hi}) Hz holds no frequency of freqs.")
-        out.append(freq_mask[..., sel].mean(axis=-1) >= min_fraction)
-    return np.stack(out, axis=-1)
+    return np.stack([freq_mask[..., sel].mean(axis=-1) >= min_fraction
+                     for sel in band_masks(freqs, bands).values()], axis=-1)
